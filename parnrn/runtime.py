@@ -1,0 +1,172 @@
+"""Bootstrap: start MPI through mpi4py, then NEURON's MPI on the same library.
+
+This is the only module that starts MPI or NEURON's MPI. Nothing happens at import time:
+``start()`` imports mpi4py (which initialises MPI), finds the libmpi it loaded, and
+duplicates the world communicator twice, one for parnrn's data and one for its control
+messages. ``neuron_context()`` then points NEURON at that same library through
+``MPI_LIB_NRN_PATH`` (unless the user set it), calls ``h.nrnmpi_init()`` and
+``pc.mpiabort_on_error(0)``, and checks that NEURON sees as many ranks as MPI does.
+
+Without mpi4py, or started without ``mpiexec``, everything runs with one rank.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import MPIConfigError
+
+_LIBMPI_NAME = re.compile(r"^lib(mpi|mpich|mpi_cray)\.(so|dylib)")
+_RANK_ENV = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
+_SIZE_ENV = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS")
+
+
+@dataclass
+class Runtime:
+    """What ``start()`` found: the mpi4py ``MPI`` module (None in serial fallback),
+    this rank, the number of ranks, parnrn's two communicators and the libmpi path."""
+
+    MPI: Any
+    rank: int
+    size: int
+    data: Any
+    control: Any
+    library: str | None
+
+
+_runtime: Runtime | None = None
+_neuron: tuple[Any, Any] | None = None
+
+
+def start() -> Runtime:
+    """Start MPI (once per process) and return the runtime description."""
+    global _runtime
+    if _runtime is not None:
+        return _runtime
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        _runtime = Runtime(None, 0, 1, None, None, None)
+        return _runtime
+    world = MPI.COMM_WORLD
+    _runtime = Runtime(
+        MPI=MPI,
+        rank=world.Get_rank(),
+        size=world.Get_size(),
+        data=world.Dup(),
+        control=world.Dup(),
+        library=find_mpi_library(MPI),
+    )
+    if _runtime.size > 1:
+        from . import failfast
+
+        failfast.install(_runtime)
+    return _runtime
+
+
+def known_rank_size() -> tuple[int, int]:
+    """This rank and the number of ranks, without starting MPI.
+
+    Uses the started runtime when there is one, otherwise the launcher's environment.
+    """
+    if _runtime is not None:
+        return _runtime.rank, _runtime.size
+    rank = next((os.environ[name] for name in _RANK_ENV if name in os.environ), "0")
+    size = next((os.environ[name] for name in _SIZE_ENV if name in os.environ), "1")
+    return int(rank), int(size)
+
+
+def mapped_libraries() -> list[str]:
+    """Paths of the files mapped into this process (Linux; empty elsewhere)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return sorted({line.split(maxsplit=5)[-1].strip() for line in maps if "/" in line})
+    except OSError:
+        return []
+
+
+def mapped_mpi_libraries() -> list[str]:
+    """Paths of the libmpi files mapped into this process."""
+    return [path for path in mapped_libraries() if _LIBMPI_NAME.match(os.path.basename(path))]
+
+
+def find_mpi_library(MPI: Any) -> str | None:
+    """The libmpi that mpi4py loaded: from the mapped libraries, else from ``dladdr``."""
+    mapped = mapped_mpi_libraries()
+    if mapped:
+        return mapped[0]
+    path = _library_defining("MPI_Init", MPI.__file__)
+    if path:
+        from .log import warn_once
+
+        warn_once("mpi-fallback", f"found the MPI library by symbol lookup: {path}")
+    return path
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [
+        ("dli_fname", ctypes.c_char_p),
+        ("dli_fbase", ctypes.c_void_p),
+        ("dli_sname", ctypes.c_char_p),
+        ("dli_saddr", ctypes.c_void_p),
+    ]
+
+
+def _library_defining(symbol: str, module_file: str) -> str | None:
+    """The shared library that provides ``symbol`` to the extension ``module_file``."""
+    try:
+        address = ctypes.cast(getattr(ctypes.CDLL(module_file), symbol), ctypes.c_void_p)
+        info = _DlInfo()
+        if ctypes.CDLL(None).dladdr(address, ctypes.byref(info)) and info.dli_fname:
+            return os.path.realpath(info.dli_fname.decode())
+    except (OSError, AttributeError):
+        pass
+    return None
+
+
+def neuron_context() -> tuple[Any, Any]:
+    """NEURON's ``h`` and the process's ``h.ParallelContext()``, with MPI agreed.
+
+    Raises ``MPIConfigError`` on every rank when NEURON sees a different number of ranks
+    than MPI does.
+    """
+    global _neuron
+    if _neuron is not None:
+        return _neuron
+    runtime = start()
+    if runtime.size > 1 and runtime.library and "MPI_LIB_NRN_PATH" not in os.environ:
+        os.environ["MPI_LIB_NRN_PATH"] = runtime.library
+    from neuron import h
+
+    if runtime.size > 1:
+        h.nrnmpi_init()
+    pc = h.ParallelContext()
+    pc.mpiabort_on_error(0)
+    nhost = int(pc.nhost())
+    if nhost != runtime.size:
+        raise MPIConfigError(mismatch_message(runtime, nhost))
+    _neuron = (h, pc)
+    return _neuron
+
+
+def mismatch_message(runtime: Runtime, nhost: int) -> str:
+    """Explain an MPI/NEURON disagreement: what each side loaded and how to fix it."""
+    given = os.environ.get("MPI_LIB_NRN_PATH", "<unset>")
+    neuron_libs = [path for path in mapped_libraries() if "libnrnmpi" in path]
+    return (
+        f"[rank {runtime.rank}/{runtime.size}] NEURON sees {nhost} rank(s) but MPI has "
+        f"{runtime.size}. mpi4py loaded {runtime.library or 'an unknown libmpi'}; NEURON was "
+        f"given MPI_LIB_NRN_PATH={given} and loaded "
+        f"{', '.join(neuron_libs) or 'no MPI library of its own'}. Fix: unset "
+        f"MPI_LIB_NRN_PATH so parnrn sets it, or point it at {runtime.library}; make sure "
+        f"NEURON is not MPI-initialised before parnrn starts; run `python -m parnrn doctor`."
+    )
+
+
+def neuron_started() -> bool:
+    """Whether ``neuron_context()`` has run in this process."""
+    return _neuron is not None

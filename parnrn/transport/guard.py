@@ -1,0 +1,224 @@
+"""Rank-aware agreement for every parnrn collective.
+
+Each collective starts with one fixed-size exchange of *headers*, one per rank, all ranks
+calling the same MPI operation whatever parnrn collective they are in. A header carries:
+
+- the call fingerprint: operation (crc32 of its name), root and a per-communicator
+  sequence number, so that mismatched calls are detected (``CollectiveMismatchError``)
+  instead of hanging or mixing data;
+- the rank's status: whether its local step (e.g. serialization) failed;
+- sizes, and small payloads inline, so that small collectives need no second message.
+
+When anything is off, every rank takes the same slow path: an ``allgather`` of
+descriptions (operation, call site, exception) and the same exception raised everywhere.
+``agree`` is the trailing status exchange for failures after the data moved.
+
+With a timeout configured, the header exchange is polled with a backoff; on expiry the
+waiting ranks tell each other where they are over the control communicator and raise
+``CollectiveTimeoutError`` naming the ranks that never arrived.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import sys
+import time
+import traceback
+import zlib
+from typing import Any
+
+from ..errors import CollectiveMismatchError, CollectiveTimeoutError, ParallelError
+from ..settings import settings
+
+HEADER_SIZE = 512
+# status, flags, op crc, root, seq, blob length, buffer count, inline length
+_FIXED = struct.Struct("<BBxxIiqqqi")
+INLINE_CAPACITY = HEADER_SIZE - _FIXED.size
+
+OK = 0
+FAILED = 1
+FLAG_PLAIN = 1
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_sequence: dict[int, int] = {}
+_TIMEOUT_TAG = 7001
+_unfinished_notices: list[Any] = []
+
+
+class Header:
+    """One rank's header, decoded."""
+
+    __slots__ = ("status", "plain", "op", "root", "seq", "blob_len", "nbufs", "inline")
+
+    def __init__(self, raw: memoryview):
+        status, flags, self.op, self.root, self.seq, self.blob_len, self.nbufs, n = (
+            _FIXED.unpack_from(raw)
+        )
+        self.status = status
+        self.plain = bool(flags & FLAG_PLAIN)
+        self.inline = raw[_FIXED.size : _FIXED.size + n]
+
+
+def error_record(exc: BaseException) -> tuple[str, str, str]:
+    """(type name, message, traceback text) of an exception, for sending to other ranks."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return (type(exc).__name__, str(exc), text)
+
+
+def call_site() -> str:
+    """file:line of the first caller outside parnrn."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+    if frame is None:
+        return "<unknown>"
+    return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
+
+
+def describe_failures(failures: dict[int, tuple[str, str, str]], roles: dict[int, str]) -> str:
+    """'rank 1 (root): TypeError: msg; rank 2: ...' for an exception message."""
+    parts = []
+    for rank, (name, message, _) in sorted(failures.items()):
+        role = f" ({roles[rank]})" if rank in roles else ""
+        parts.append(f"rank {rank}{role}: {name}: {message}")
+    return "; ".join(parts)
+
+
+def next_sequence(comm: Any) -> int:
+    key = comm.handle
+    seq = _sequence.get(key, 0) + 1
+    _sequence[key] = seq
+    return seq
+
+
+def exchange(
+    comm: Any,
+    op: str,
+    root: int = -1,
+    *,
+    blob: bytes | memoryview = b"",
+    nbufs: int = 0,
+    plain: bool = True,
+    error: BaseException | None = None,
+    error_class: type[ParallelError] = ParallelError,
+    roles: dict[int, str] | None = None,
+) -> list[Header]:
+    """Exchange headers; raise the same exception on every rank if any rank failed or
+    the ranks are not in the same call. ``blob`` goes inline when it fits.
+
+    Returns every rank's header, in rank order.
+    """
+    op_code = zlib.crc32(op.encode())
+    seq = next_sequence(comm)
+    inline = blob if len(blob) <= INLINE_CAPACITY else b""
+    flags = FLAG_PLAIN if plain else 0
+    mine = bytearray(HEADER_SIZE)
+    status = OK if error is None else FAILED
+    _FIXED.pack_into(mine, 0, status, flags, op_code, root, seq, len(blob), nbufs, len(inline))
+    mine[_FIXED.size : _FIXED.size + len(inline)] = inline
+    everyone = bytearray(HEADER_SIZE * comm.Get_size())
+    request = comm.Iallgather(mine, everyone)
+    if settings.timeout is None:
+        request.Wait()
+    else:
+        _wait_or_time_out(comm, request, op, root, seq)
+    view = memoryview(everyone)
+    headers = [Header(view[i : i + HEADER_SIZE]) for i in range(0, len(view), HEADER_SIZE)]
+    fingerprint = (op_code, root, seq)
+    mismatch = settings.checks and any((h.op, h.root, h.seq) != fingerprint for h in headers)
+    if mismatch or any(h.status != OK for h in headers):
+        _raise_for_everyone(comm, op, root, seq, error, error_class, roles or {}, mismatch)
+    return headers
+
+
+def agree(
+    comm: Any,
+    op: str,
+    error: BaseException | None,
+    error_class: type[ParallelError],
+    roles: dict[int, str] | None = None,
+) -> None:
+    """Trailing status exchange: if any rank failed after the data moved, all raise."""
+    from ..runtime import start
+
+    flag = bytearray([error is not None])
+    comm.Allreduce(start().MPI.IN_PLACE, [flag, start().MPI.UNSIGNED_CHAR], start().MPI.MAX)
+    if flag[0]:
+        _raise_for_everyone(comm, op, -1, -1, error, error_class, roles or {}, False)
+
+
+def _raise_for_everyone(
+    comm: Any,
+    op: str,
+    root: int,
+    seq: int,
+    error: BaseException | None,
+    error_class: type[ParallelError],
+    roles: dict[int, str],
+    mismatch: bool,
+) -> None:
+    record = error_record(error) if error is not None else None
+    mine = (op, root, seq, call_site(), record)
+    everyone = comm.allgather(mine)
+    if mismatch:
+        where = "; ".join(
+            f"rank {rank} in {name}(root={r}) #{s} at {site}"
+            for rank, (name, r, s, site, _) in enumerate(everyone)
+        )
+        raise CollectiveMismatchError(
+            f"[rank {comm.Get_rank()}/{comm.Get_size()}] ranks entered different collectives: "
+            f"{where}",
+            {rank: rec for rank, (*_, rec) in enumerate(everyone) if rec},
+        )
+    failures = {rank: rec for rank, (*_, rec) in enumerate(everyone) if rec}
+    message = f"{op} failed on {describe_failures(failures, roles)}"
+    rank = comm.Get_rank()
+    prefix = f"[rank {rank}/{comm.Get_size()}] "
+    raise error_class(prefix + message, failures) from error
+
+
+def _wait_or_time_out(comm: Any, request: Any, op: str, root: int, seq: int) -> None:
+    deadline = time.monotonic() + settings.timeout
+    pause = 0.0
+    while not request.Test():
+        if time.monotonic() > deadline:
+            _raise_timeout(comm, op, root, seq)
+        if pause:
+            time.sleep(pause)
+        pause = min(max(pause * 2, 1e-5), 0.01)
+
+
+def _raise_timeout(comm: Any, op: str, root: int, seq: int) -> None:
+    """Tell the other waiting ranks where this rank waits; whoever stays silent for a
+    grace period never arrived."""
+    from ..runtime import start
+
+    MPI = start().MPI
+    control = start().control
+    rank, size = comm.Get_rank(), comm.Get_size()
+    site = call_site()
+    notice = (seq, op, root, site)
+    # Kept alive for good: the missing ranks may never receive them.
+    _unfinished_notices.extend(
+        control.isend(notice, dest, _TIMEOUT_TAG) for dest in range(size) if dest != rank
+    )
+    waiting = {rank: (op, root, site)}
+    grace_end = time.monotonic() + min(2.0, max(0.5, settings.timeout))
+    status = MPI.Status()
+    while time.monotonic() < grace_end and len(waiting) < size:
+        if control.iprobe(MPI.ANY_SOURCE, _TIMEOUT_TAG, status):
+            their_seq, their_op, their_root, their_site = control.recv(
+                source=status.Get_source(), tag=_TIMEOUT_TAG
+            )
+            if their_seq == seq:
+                waiting[status.Get_source()] = (their_op, their_root, their_site)
+        else:
+            time.sleep(0.005)
+    missing = sorted(set(range(size)) - set(waiting))
+    where = "; ".join(f"rank {r} waits in {o}(root={rt}) at {s}" for r, (o, rt, s) in sorted(waiting.items()))
+    raise CollectiveTimeoutError(
+        f"[rank {rank}/{size}] {op} #{seq} timed out after {settings.timeout:g} s: "
+        f"rank(s) {', '.join(map(str, missing)) or 'none'} never arrived; {where}",
+        missing,
+    )

@@ -1,0 +1,97 @@
+"""Serialization for parnrn's transport: pickle protocol 5 with out-of-band buffers.
+
+``dumps`` turns an object into a small pickle *stream* plus a list of large contiguous
+*buffers* (numpy arrays and other protocol-5 buffer providers, 256 KiB and up), which
+travel as raw MPI buffers without being copied. Anything pickle cannot handle by reference
+(lambdas, closures, locally defined classes) goes through cloudpickle.
+
+Objects made only of builtin containers and scalars (dict, list, tuple, set, str, bytes,
+int, float, bool, None) are pickled by the C pickler directly: the bytes are the same as
+cloudpickle's, it is several times cheaper for small messages, and such a stream needs no
+import to load, so it cannot fail on another rank (``Payload.plain``).
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import cloudpickle
+
+PROTOCOL = 5
+# Below this a buffer is copied into the stream: one more message would cost more.
+OUT_OF_BAND_THRESHOLD = 256 * 1024
+
+
+@dataclass
+class Payload:
+    """A serialized object: its pickle stream, its out-of-band buffers, and whether the
+    stream holds only builtin data (so loading it cannot fail on any rank)."""
+
+    stream: bytes
+    buffers: list[memoryview]
+    plain: bool
+
+
+class _NotPlainData(Exception):
+    pass
+
+
+class _PlainDataPickler(pickle.Pickler):
+    """The C pickler, refusing anything but builtin containers and scalars.
+
+    The C pickler asks ``reducer_override`` about every object except exact instances of
+    the builtin types, so any other object ends the attempt.
+    """
+
+    def reducer_override(self, obj: Any) -> Any:
+        raise _NotPlainData
+
+
+class _ReusedPlainPickler(threading.local):
+    """One plain-data pickler per thread: building a pickler costs more than a small dump."""
+
+    def __init__(self) -> None:
+        self.file = io.BytesIO()
+        self.pickler = _PlainDataPickler(self.file, PROTOCOL)
+
+    def dumps(self, obj: Any) -> bytes:
+        self.file.seek(0)
+        self.file.truncate()
+        self.pickler.clear_memo()
+        try:
+            self.pickler.dump(obj)
+            return self.file.getvalue()
+        finally:
+            if self.file.tell() > OUT_OF_BAND_THRESHOLD:
+                self.__init__()  # do not keep a large buffer alive
+
+
+_plain = _ReusedPlainPickler()
+
+
+def dumps(obj: Any) -> Payload:
+    """Serialize ``obj``; large buffers are returned out of band, not copied."""
+    try:
+        return Payload(_plain.dumps(obj), [], True)
+    except _NotPlainData:
+        pass
+    buffers: list[memoryview] = []
+
+    def keep_out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        view = buffer.raw()
+        if view.nbytes < OUT_OF_BAND_THRESHOLD:
+            return True
+        buffers.append(view)
+        return False
+
+    stream = cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=keep_out_of_band)
+    return Payload(stream, buffers, False)
+
+
+def loads(stream: bytes | memoryview, buffers: list[Any]) -> Any:
+    """Rebuild an object from its stream and out-of-band buffers (which it may keep)."""
+    return pickle.loads(stream, buffers=buffers)
