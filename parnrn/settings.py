@@ -75,7 +75,9 @@ def configure(
     """
     if timeout is not _UNSET:
         if timeout is not None and not timeout >= 0:
-            raise ValueError(f"timeout must be a positive number of seconds or None, not {timeout!r}")
+            raise ValueError(
+                f"timeout must be a positive number of seconds or None, not {timeout!r}"
+            )
         settings.timeout = timeout or None
     if checks is not None:
         settings.checks = bool(checks)

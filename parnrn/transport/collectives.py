@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import runtime
 from ..errors import BroadcastError, ParallelError, RemoteRankError, TransportError
 from . import guard
 from .serialize import Payload, dumps, loads
@@ -31,9 +32,7 @@ _CHUNK = 1 << 30  # bytes per MPI call: stays under 2 GiB counts with any MPI li
 
 def default_comm() -> Any:
     """parnrn's data communicator, or None when running without MPI."""
-    from ..runtime import start
-
-    return start().data
+    return runtime.start().data
 
 
 def _size(comm: Any) -> int:
@@ -50,12 +49,16 @@ def _serialize(obj: Any) -> tuple[Payload | None, BaseException | None]:
 def _blob(payload: Payload | None) -> bytes:
     if payload is None:
         return b""
+    if not payload.buffers:
+        return payload.stream
     lengths = np.array([b.nbytes for b in payload.buffers], dtype=np.int64)
     return lengths.tobytes() + payload.stream
 
 
 def _split_blob(blob: Any, nbufs: int) -> tuple[list[int], memoryview]:
     view = memoryview(blob).cast("B")
+    if not nbufs:
+        return [], view
     lengths = np.frombuffer(view[: 8 * nbufs], dtype=np.int64).tolist()
     return lengths, view[8 * nbufs :]
 
@@ -91,12 +94,17 @@ def _try_load(blob: Any, nbufs: int, buffers: list[Any]) -> tuple[Any, BaseExcep
         return None, exc
 
 
-def _serial_check(op: str, error: BaseException | None, error_class: type[ParallelError]) -> None:
+def _serial_check(
+    op: str,
+    error: BaseException | None,
+    error_class: type[ParallelError],
+    roles: dict[int, str] | None = None,
+) -> None:
+    """With one rank: raise what every rank would raise with many."""
     if error is not None:
-        record = guard.error_record(error)
-        raise error_class(
-            f"[rank 0/1] {op} failed on rank 0: {record[0]}: {record[1]}", {0: record}
-        ) from error
+        failures = {0: guard.error_record(error)}
+        message = f"[rank 0/1] {op} failed on {guard.describe_failures(failures, roles or {})}"
+        raise error_class(message, failures) from error
 
 
 def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
@@ -117,7 +125,7 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
     if not 0 <= root < size:
         error = ValueError(f"root {root} is not a rank of this {size}-rank communicator")
     if size == 1:
-        _serial_check("broadcast", error, BroadcastError)
+        _serial_check("broadcast", error, BroadcastError, {root: "root"})
         return obj
     blob = _blob(payload)
     nbufs = len(payload.buffers) if payload else 0
@@ -128,19 +136,27 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
         error=error, error_class=BroadcastError, roles=roles,
     )  # fmt: skip
     head = headers[root]
-    if len(head.inline) != head.blob_len:
-        if not is_root:
-            blob = _empty(head.blob_len)
-        _bcast_bytes(comm, blob, root)
-    elif not is_root:
-        blob = head.inline
-    lengths, _ = _split_blob(blob, head.nbufs)
-    buffers = payload.buffers if is_root else [_empty(n) for n in lengths]
-    for buffer in buffers:
-        _bcast_bytes(comm, buffer, root)
     if is_root:
+        if not head.whole_inline():
+            _bcast_bytes(comm, blob, root)
+        for buffer in payload.buffers:
+            _bcast_bytes(comm, buffer, root)
         result, error = obj, None
+    elif head.nbufs == 0 and head.whole_inline():
+        try:  # the common small case: nothing more to receive
+            result, error = loads(head.inline, []), None
+        except Exception as exc:
+            result, error = None, exc
     else:
+        if head.whole_inline():
+            blob = head.inline
+        else:
+            blob = _empty(head.blob_len)
+            _bcast_bytes(comm, blob, root)
+        lengths, _ = _split_blob(blob, head.nbufs)
+        buffers = [_empty(n) for n in lengths]
+        for buffer in buffers:
+            _bcast_bytes(comm, buffer, root)
         result, error = _try_load(blob, head.nbufs, buffers)
     if not head.plain:
         guard.agree(comm, "broadcast", error, BroadcastError, roles)
@@ -149,7 +165,7 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
 
 def _exchange_contribution(
     comm: Any, op: str, obj: Any, root: int, extra_error: BaseException | None = None
-) -> tuple[list[guard.Header], Payload | None, bytes]:
+) -> tuple[guard.Headers, Payload | None, bytes]:
     payload, error = _serialize(obj)
     error = extra_error or error
     blob = _blob(payload)
@@ -160,12 +176,12 @@ def _exchange_contribution(
     return headers, payload, blob
 
 
-def _blobs_v(comm: Any, headers: list[guard.Header], blob: bytes, root: int | None) -> list[Any]:
+def _blobs_v(comm: Any, headers: guard.Headers, blob: bytes, root: int | None) -> list[Any]:
     """Every rank's blob, on every rank (``root=None``) or on root only (elsewhere: []).
     Inline blobs come from the headers; the others move in one Allgatherv or Gatherv."""
     rank = comm.Get_rank()
     receives = root is None or rank == root
-    counts = [0 if len(h.inline) == h.blob_len else h.blob_len for h in headers]
+    counts = [0 if h.whole_inline() else h.blob_len for h in headers]
     displs = np.cumsum([0] + counts[:-1]).tolist()
     received = _empty(sum(counts) if receives else 0)
     if sum(counts):
@@ -185,9 +201,7 @@ def _blobs_v(comm: Any, headers: list[guard.Header], blob: bytes, root: int | No
 
 
 def _byte() -> Any:
-    from ..runtime import start
-
-    return start().MPI.BYTE
+    return runtime.start().MPI.BYTE
 
 
 def gather(obj: Any, root: int = 0, comm: Any = None) -> list[Any] | None:
@@ -227,7 +241,7 @@ def gather(obj: Any, root: int = 0, comm: Any = None) -> list[Any] | None:
         for tag, buffer in enumerate(payload.buffers):
             _send_bytes(comm, buffer, root, tag)
         result = None
-    if not all(h.plain for h in headers):
+    if not headers.all_plain():
         guard.agree(comm, "gather", error, TransportError)
     return result
 
@@ -261,7 +275,7 @@ def allgather(obj: Any, comm: Any = None) -> list[Any]:
         item, failure = _try_load(blobs[r], h.nbufs, buffers)
         error = error or failure
         result.append(item)
-    if not all(h.plain for h in headers):
+    if not headers.all_plain():
         guard.agree(comm, "allgather", error, TransportError)
     return result
 
@@ -292,7 +306,7 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
     if not 0 <= root < size:
         error = ValueError(f"root {root} is not a rank of this {size}-rank communicator")
     if size == 1:
-        _serial_check("scatter", error, TransportError)
+        _serial_check("scatter", error, TransportError, {root: "root"})
         return items[0]
     plain = all(p.plain for p in payloads)
     headers = guard.exchange(
@@ -328,7 +342,9 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
 
 def _elementwise(scalar: Callable[[Any, Any], Any], array: Callable[[Any, Any], Any]):
     def apply(a: Any, b: Any) -> Any:
-        return array(a, b) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) else scalar(a, b)
+        return (
+            array(a, b) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) else scalar(a, b)
+        )
 
     return apply
 

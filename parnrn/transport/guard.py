@@ -31,9 +31,13 @@ from typing import Any
 from ..errors import CollectiveMismatchError, CollectiveTimeoutError, ParallelError
 from ..settings import settings
 
-HEADER_SIZE = 512
-# status, flags, op crc, root, seq, blob length, buffer count, inline length
-_FIXED = struct.Struct("<BBxxIiqqqi")
+HEADER_SIZE = 256
+# Fingerprint (op crc, root, seq) first so it compares as one slice; then status, flags,
+# blob length, buffer count, inline length.
+_FIXED = struct.Struct("<IiqBBxxqqi")
+_FINGERPRINT = 16
+_STATUS = 16
+_FLAGS = 17
 INLINE_CAPACITY = HEADER_SIZE - _FIXED.size
 
 OK = 0
@@ -41,23 +45,41 @@ FAILED = 1
 FLAG_PLAIN = 1
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_sequence: dict[int, int] = {}
 _TIMEOUT_TAG = 7001
-_unfinished_notices: list[Any] = []
+_unfinished_requests: list[Any] = []
 
 
 class Header:
     """One rank's header, decoded."""
 
-    __slots__ = ("status", "plain", "op", "root", "seq", "blob_len", "nbufs", "inline")
+    __slots__ = ("plain", "blob_len", "nbufs", "inline")
 
-    def __init__(self, raw: memoryview):
-        status, flags, self.op, self.root, self.seq, self.blob_len, self.nbufs, n = (
-            _FIXED.unpack_from(raw)
-        )
-        self.status = status
+    def __init__(self, raw: memoryview, offset: int):
+        _, _, _, _, flags, self.blob_len, self.nbufs, n = _FIXED.unpack_from(raw, offset)
         self.plain = bool(flags & FLAG_PLAIN)
-        self.inline = raw[_FIXED.size : _FIXED.size + n]
+        start = offset + _FIXED.size
+        self.inline = raw[start : start + n]
+
+    def whole_inline(self) -> bool:
+        """Whether the blob travelled inside the header."""
+        return len(self.inline) == self.blob_len
+
+
+class Headers:
+    """Every rank's header, decoded on demand: ``headers[r]``."""
+
+    def __init__(self, raw: bytearray, size: int):
+        self.raw = memoryview(raw)
+        self.size = size
+
+    def __getitem__(self, rank: int) -> Header:
+        return Header(self.raw, rank * HEADER_SIZE)
+
+    def __iter__(self):
+        return (self[rank] for rank in range(self.size))
+
+    def all_plain(self) -> bool:
+        return all(flags & FLAG_PLAIN for flags in self.raw[_FLAGS::HEADER_SIZE])
 
 
 def error_record(exc: BaseException) -> tuple[str, str, str]:
@@ -85,11 +107,34 @@ def describe_failures(failures: dict[int, tuple[str, str, str]], roles: dict[int
     return "; ".join(parts)
 
 
-def next_sequence(comm: Any) -> int:
-    key = comm.handle
-    seq = _sequence.get(key, 0) + 1
-    _sequence[key] = seq
-    return seq
+_op_codes: dict[str, int] = {}
+
+
+def _op_code(op: str) -> int:
+    code = _op_codes.get(op)
+    if code is None:
+        code = _op_codes[op] = zlib.crc32(op.encode())
+    return code
+
+
+class _CommState:
+    """Per-communicator sequence number and reusable header buffers."""
+
+    def __init__(self, comm: Any, seq: int = 0):
+        self.size = comm.Get_size()
+        self.seq = seq
+        self.mine = bytearray(HEADER_SIZE)
+        self.everyone = bytearray(HEADER_SIZE * self.size)
+
+
+_states: dict[int, _CommState] = {}
+
+
+def _state(comm: Any) -> _CommState:
+    state = _states.get(comm.handle)
+    if state is None:
+        state = _states[comm.handle] = _CommState(comm)
+    return state
 
 
 def exchange(
@@ -103,33 +148,45 @@ def exchange(
     error: BaseException | None = None,
     error_class: type[ParallelError] = ParallelError,
     roles: dict[int, str] | None = None,
-) -> list[Header]:
+) -> Headers:
     """Exchange headers; raise the same exception on every rank if any rank failed or
     the ranks are not in the same call. ``blob`` goes inline when it fits.
 
-    Returns every rank's header, in rank order.
+    The returned headers live in a buffer that the next exchange on ``comm`` reuses.
     """
-    op_code = zlib.crc32(op.encode())
-    seq = next_sequence(comm)
-    inline = blob if len(blob) <= INLINE_CAPACITY else b""
-    flags = FLAG_PLAIN if plain else 0
-    mine = bytearray(HEADER_SIZE)
-    status = OK if error is None else FAILED
-    _FIXED.pack_into(mine, 0, status, flags, op_code, root, seq, len(blob), nbufs, len(inline))
-    mine[_FIXED.size : _FIXED.size + len(inline)] = inline
-    everyone = bytearray(HEADER_SIZE * comm.Get_size())
-    request = comm.Iallgather(mine, everyone)
+    state = _state(comm)
+    state.seq += 1
+    seq = state.seq
+    inline_len = len(blob) if len(blob) <= INLINE_CAPACITY else 0
+    mine, everyone = state.mine, state.everyone
+    _FIXED.pack_into(
+        mine, 0, _op_code(op), root, seq, OK if error is None else FAILED,
+        FLAG_PLAIN if plain else 0, len(blob), nbufs, inline_len,
+    )  # fmt: skip
+    if inline_len:
+        mine[_FIXED.size : _FIXED.size + inline_len] = blob
     if settings.timeout is None:
-        request.Wait()
+        comm.Allgather(mine, everyone)
     else:
-        _wait_or_time_out(comm, request, op, root, seq)
-    view = memoryview(everyone)
-    headers = [Header(view[i : i + HEADER_SIZE]) for i in range(0, len(view), HEADER_SIZE)]
-    fingerprint = (op_code, root, seq)
-    mismatch = settings.checks and any((h.op, h.root, h.seq) != fingerprint for h in headers)
-    if mismatch or any(h.status != OK for h in headers):
+        _wait_or_time_out(comm, comm.Iallgather(mine, everyone), op, root, seq)
+    # Fast path: every rank's fingerprint and status equal this rank's, with status OK.
+    if settings.checks:
+        expected = bytes(mine[: _STATUS + 1])
+        agreed = error is None
+        start = 0
+        while agreed and start < len(everyone):
+            agreed = everyone.startswith(expected, start)
+            start += HEADER_SIZE
+    else:
+        agreed = not any(everyone[_STATUS::HEADER_SIZE])
+    if not agreed:
+        fingerprint = mine[:_FINGERPRINT]
+        mismatch = settings.checks and any(
+            not everyone.startswith(fingerprint, start)
+            for start in range(0, len(everyone), HEADER_SIZE)
+        )
         _raise_for_everyone(comm, op, root, seq, error, error_class, roles or {}, mismatch)
-    return headers
+    return Headers(everyone, state.size)
 
 
 def agree(
@@ -183,6 +240,10 @@ def _wait_or_time_out(comm: Any, request: Any, op: str, root: int, seq: int) -> 
     pause = 0.0
     while not request.Test():
         if time.monotonic() > deadline:
+            # The exchange stays posted and owns its buffers: later calls get new ones,
+            # and the late ranks can still complete it.
+            _unfinished_requests.append(request)
+            _states[comm.handle] = _CommState(comm, seq)
             _raise_timeout(comm, op, root, seq)
         if pause:
             time.sleep(pause)
@@ -200,7 +261,7 @@ def _raise_timeout(comm: Any, op: str, root: int, seq: int) -> None:
     site = call_site()
     notice = (seq, op, root, site)
     # Kept alive for good: the missing ranks may never receive them.
-    _unfinished_notices.extend(
+    _unfinished_requests.extend(
         control.isend(notice, dest, _TIMEOUT_TAG) for dest in range(size) if dest != rank
     )
     waiting = {rank: (op, root, site)}
@@ -216,7 +277,9 @@ def _raise_timeout(comm: Any, op: str, root: int, seq: int) -> None:
         else:
             time.sleep(0.005)
     missing = sorted(set(range(size)) - set(waiting))
-    where = "; ".join(f"rank {r} waits in {o}(root={rt}) at {s}" for r, (o, rt, s) in sorted(waiting.items()))
+    where = "; ".join(
+        f"rank {r} waits in {o}(root={rt}) at {s}" for r, (o, rt, s) in sorted(waiting.items())
+    )
     raise CollectiveTimeoutError(
         f"[rank {rank}/{size}] {op} #{seq} timed out after {settings.timeout:g} s: "
         f"rank(s) {', '.join(map(str, missing)) or 'none'} never arrived; {where}",

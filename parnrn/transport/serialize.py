@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import pickle
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import cloudpickle
@@ -26,14 +25,16 @@ PROTOCOL = 5
 OUT_OF_BAND_THRESHOLD = 256 * 1024
 
 
-@dataclass
 class Payload:
     """A serialized object: its pickle stream, its out-of-band buffers, and whether the
     stream holds only builtin data (so loading it cannot fail on any rank)."""
 
-    stream: bytes
-    buffers: list[memoryview]
-    plain: bool
+    __slots__ = ("stream", "buffers", "plain")
+
+    def __init__(self, stream: bytes, buffers: list[memoryview], plain: bool):
+        self.stream = stream
+        self.buffers = buffers
+        self.plain = plain
 
 
 class _NotPlainData(Exception):
@@ -59,15 +60,16 @@ class _ReusedPlainPickler(threading.local):
         self.pickler = _PlainDataPickler(self.file, PROTOCOL)
 
     def dumps(self, obj: Any) -> bytes:
-        self.file.seek(0)
-        self.file.truncate()
+        file = self.file
+        file.seek(0)
+        file.truncate()
         self.pickler.clear_memo()
-        try:
-            self.pickler.dump(obj)
-            return self.file.getvalue()
-        finally:
-            if self.file.tell() > OUT_OF_BAND_THRESHOLD:
-                self.__init__()  # do not keep a large buffer alive
+        self.pickler.dump(obj)
+        if file.tell() > OUT_OF_BAND_THRESHOLD:
+            stream = file.getvalue()
+            self.__init__()  # do not keep a large buffer alive
+            return stream
+        return file.getvalue()
 
 
 _plain = _ReusedPlainPickler()
@@ -78,7 +80,7 @@ def dumps(obj: Any) -> Payload:
     try:
         return Payload(_plain.dumps(obj), [], True)
     except _NotPlainData:
-        pass
+        _plain.file.truncate(0)
     buffers: list[memoryview] = []
 
     def keep_out_of_band(buffer: pickle.PickleBuffer) -> bool:

@@ -1,0 +1,127 @@
+"""Broadcast benchmark: parnrn against raw mpi4py, NEURON and nrn-patch, on 2 ranks.
+
+    python scripts/bench/broadcast.py        # relaunches itself under mpiexec -n 2
+
+Prints seconds per broadcast for each payload and method, ratios against the baselines
+the targets name (comm.Bcast of a preallocated buffer for arrays, comm.bcast otherwise),
+and the peak RSS growth of a 100 MB parnrn broadcast on root and on a receiver.
+nrn-patch is timed once per payload, and skipped after a payload exceeds its cut-off.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+from _common import ensure_ranks, fmt_time, per_call, table  # noqa: E402
+
+ensure_ranks(2)
+
+import numpy as np  # noqa: E402
+from mpi4py.util import pkl5  # noqa: E402
+
+from parnrn import transport  # noqa: E402
+from parnrn.runtime import neuron_context, start  # noqa: E402
+
+MB = 1 << 20
+PATCH_CUTOFF = 5.0  # seconds for one nrn-patch broadcast before it is skipped
+
+comm = start().data
+rank = comm.Get_rank()
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_growth_100mb() -> tuple[float, float]:
+    """Peak RSS growth (MB) on root and receiver of one parnrn 100 MB broadcast.
+    Measured first, before anything else raises the peak."""
+    data = np.ones(100 * MB // 8) if rank == 0 else None
+    comm.Barrier()
+    before = peak_rss_mb()
+    transport.broadcast(data, root=0, comm=comm)
+    comm.Barrier()
+    growth = peak_rss_mb() - before
+    return tuple(comm.allgather(growth))  # type: ignore[return-value]
+
+
+def payloads() -> dict[str, object]:
+    return {
+        "small dict": {"name": "ring", "ncell": 100, "tstop": 250.0, "seed": 12345},
+        "10k float list": [float(i) * 0.5 for i in range(10_000)],
+        "1 MB array": np.random.default_rng(1).random(MB // 8),
+        "10 MB array": np.random.default_rng(2).random(10 * MB // 8),
+        "100 MB array": np.random.default_rng(3).random(100 * MB // 8),
+        "50 MB dict of arrays": {f"a{i}": np.full(MB // 8, float(i)) for i in range(50)},
+    }
+
+
+def raw_bytes(obj: object) -> np.ndarray:
+    """A preallocated buffer of the payload's size, for the comm.Bcast baseline."""
+    if isinstance(obj, np.ndarray):
+        return obj.copy() if rank == 0 else np.empty_like(obj)
+    if isinstance(obj, dict) and all(isinstance(v, np.ndarray) for v in obj.values()):
+        return np.empty(sum(v.nbytes for v in obj.values()), np.uint8)
+    return np.empty(len(pkl5.pickle.dumps(obj)), np.uint8)
+
+
+def time_patch(patch_parallel, obj) -> float | None:
+    comm.Barrier()
+    start_time = time.perf_counter()
+    patch_parallel.broadcast(obj if rank == 0 else None, root=0)
+    comm.Barrier()
+    return comm.bcast(time.perf_counter() - start_time, root=0)
+
+
+def time_methods(obj: object, pkl5_comm, pc) -> dict[str, float | None]:
+    """Seconds per broadcast of ``obj`` from rank 0 for every method but nrn-patch."""
+    mine = obj if rank == 0 else None
+    buffer = raw_bytes(obj)
+    return {
+        "parnrn": per_call(comm, lambda: transport.broadcast(mine, 0, comm)),
+        "comm.bcast": per_call(comm, lambda: comm.bcast(mine, 0)),
+        "pkl5 bcast": per_call(comm, lambda: pkl5_comm.bcast(mine, 0)),
+        "comm.Bcast": per_call(comm, lambda: comm.Bcast(buffer, 0)),
+        "py_broadcast": per_call(comm, lambda: pc.py_broadcast(mine, 0), repeats=2),
+        "nrn-patch": None,
+    }
+
+
+def main() -> None:
+    rss_root, rss_receiver = rss_growth_100mb()
+    h, pc = neuron_context()
+    try:
+        from patch import p as patch_p
+
+        patch_parallel = patch_p.parallel
+    except ImportError:
+        patch_parallel = None
+    pkl5_comm = pkl5.Intracomm(comm)
+    rows = []
+    patch_alive = patch_parallel is not None
+    for name, obj in payloads().items():
+        times = time_methods(obj, pkl5_comm, pc)
+        if patch_alive:
+            times["nrn-patch"] = time_patch(patch_parallel, obj)
+            patch_alive = times["nrn-patch"] < PATCH_CUTOFF
+        baseline = "comm.Bcast" if "array" in name else "comm.bcast"
+        ratio = times["parnrn"] / times[baseline]
+        rows.append([name, *map(fmt_time, times.values()), f"{ratio:.2f} x {baseline}"])
+    if rank == 0:
+        headers = ["payload", *times.keys(), "parnrn ratio"]
+        print(f"broadcast on {comm.Get_size()} ranks, seconds per call (best of 5 loops)")
+        print(table(headers, rows))
+        if patch_parallel is None:
+            print("nrn-patch not installed: pip install nrn-patch to include it")
+        print(
+            f"100 MB parnrn broadcast, peak RSS growth: root {rss_root:.1f} MB, "
+            f"receiver {rss_receiver:.1f} MB"
+        )
+
+
+main()
