@@ -1,0 +1,56 @@
+"""MPI bootstrap: NEURON and mpi4py agree without the user setting MPI_LIB_NRN_PATH."""
+
+import os
+
+import pytest
+from conftest import run_mpi, run_python
+
+SCRIPT = """
+import os, sys
+{neuron_first}
+from parnrn import runtime
+rt = runtime.start()
+h, pc = runtime.neuron_context()
+print(f"rank={{rt.rank}} size={{rt.size}} id={{int(pc.id())}} nhost={{int(pc.nhost())}} "
+      f"lib={{os.environ.get('MPI_LIB_NRN_PATH')}}", flush=True)
+"""
+
+
+def script(tmp_path, neuron_first=False):
+    path = tmp_path / "boot.py"
+    path.write_text(SCRIPT.format(neuron_first="from neuron import h" if neuron_first else ""))
+    return str(path)
+
+
+@pytest.mark.parametrize("neuron_first", [False, True])
+def test_neuron_sees_every_rank_without_mpi_lib_nrn_path(tmp_path, neuron_first, monkeypatch):
+    monkeypatch.delenv("MPI_LIB_NRN_PATH", raising=False)
+    result = run_mpi(2, [script(tmp_path, neuron_first)], timeout=120)
+    assert result.returncode == 0, result.output
+    lines = sorted(line for line in result.stdout.splitlines() if line.startswith("rank="))
+    assert [line.split(" lib=")[0] for line in lines] == [
+        "rank=0 size=2 id=0 nhost=2",
+        "rank=1 size=2 id=1 nhost=2",
+    ]
+    assert all("libmpi" in line.split(" lib=")[1] for line in lines)
+    assert "Tried loading" not in result.output
+
+
+def test_without_mpiexec_runs_one_rank(tmp_path, monkeypatch):
+    monkeypatch.delenv("MPI_LIB_NRN_PATH", raising=False)
+    result = run_python(open(script(tmp_path)).read(), timeout=120)
+    assert result.returncode == 0, result.output
+    assert "rank=0 size=1 id=0 nhost=1" in result.stdout
+
+
+def test_mapped_mpi_library_is_found():
+    result = run_python(
+        "from parnrn import runtime\n"
+        "rt = runtime.start()\n"
+        "print(rt.library)\n"
+        "print(runtime.mapped_mpi_libraries())\n"
+    )
+    assert result.returncode == 0, result.output
+    library = result.stdout.splitlines()[0]
+    assert os.path.basename(library).startswith(("libmpi", "libmpich"))
+    assert os.path.exists(library)
