@@ -1,39 +1,247 @@
-"""End the whole job, loudly and at once, when one rank fails outside a collective.
+"""End the whole job, loudly and at once, when one rank fails.
 
-Installed by ``runtime.start()`` when running on more than one rank. An unhandled
-exception prints its traceback once, prefixed with ``[rank r/N]``, and ends every rank with
-``MPI_Abort`` and a non-zero status, instead of leaving the others waiting forever.
+Installed by ``runtime.start()`` when running on more than one rank. Without it, one
+failing rank leaves the others waiting forever: mpi4py's exit calls ``MPI_Finalize``,
+which waits for every rank. From ``install()`` on:
+
+- An unhandled exception (``KeyboardInterrupt`` too) prints its traceback once, each line
+  prefixed with ``[rank r/N]``, writes an error record (JSON) into ``PARNRN_ERROR_DIR``
+  when that is set, and ends every rank with ``MPI_Abort`` and a non-zero status.
+- ``sys.exit(code)`` (or ``exit(code)``) with a non-zero code does the same at interpreter
+  exit. The interpreter never shows ``SystemExit`` to ``sys.excepthook``, so these are
+  wrapped to remember the code; ``python -m parnrn`` catches every exit exactly instead.
+- At normal exit, and on ``os._exit(0)``, the ranks agree that everyone is ending, with a
+  parnrn collective named ``exit``. A rank that ends while the others wait in a parnrn
+  collective makes every rank fail with a ``CollectiveMismatchError`` naming it; with a
+  timeout configured, ranks that never reach the end are named once it expires. A rank
+  that ends early is therefore never a silent success. ``os._exit(code != 0)`` aborts.
 """
 
 from __future__ import annotations
 
+import atexit
+import builtins
+import json
 import os
+import socket
 import sys
+import time
 import traceback
-from typing import Any
+from datetime import datetime, timezone
+from typing import Any, NoReturn
+
+from .errors import ParallelError
+
+SIGINT_STATUS = 130  # 128 + SIGINT, as shells and mpi4py report an interrupted program
+# A rank failing only because another rank failed waits this long before aborting, so
+# that the rank where the failure started reports it first.
+CONSEQUENCE_GRACE = 0.5
 
 _runtime: Any = None
+_pid = 0
+_real_sys_exit = sys.exit
+_real_os_exit = os._exit
+_requested_exit: tuple[Any, str] | None = None
+_aborting = False
 
 
 def install(runtime: Any) -> None:
-    """Take over ``sys.excepthook`` for this process."""
-    global _runtime
-    _runtime = runtime
+    """Make any failure on this rank end the whole job (see the module docstring)."""
+    global _runtime, _pid
+    if _runtime is not None:
+        return
+    _runtime, _pid = runtime, os.getpid()
     sys.excepthook = _excepthook
+    sys.exit = _sys_exit
+    os._exit = _os_exit
+    for name in ("exit", "quit"):
+        quitter = getattr(builtins, name, None)
+        if quitter is not None:  # absent under `python -S`
+            setattr(builtins, name, _Quitter(quitter))
+    # atexit runs handlers last-registered first, all before mpi4py finalizes MPI.
+    atexit.register(_at_exit)
+
+
+def installed() -> bool:
+    """Whether this process aborts the job on failure."""
+    return _runtime is not None
+
+
+def exit_status(exc: BaseException) -> int:
+    """The process exit status an exception ending the program stands for."""
+    if isinstance(exc, KeyboardInterrupt):
+        return SIGINT_STATUS
+    if isinstance(exc, SystemExit):
+        if exc.code is None:
+            return 0
+        return exc.code if isinstance(exc.code, int) else 1
+    return 1
+
+
+def ended(exc: BaseException | None) -> None:
+    """Report how the program ended, exactly: ``exc`` is what escaped it (None when it
+    ran to its end). Aborts the job on failure; returns when the exit is a clean one,
+    leaving the exit agreement to interpreter exit."""
+    global _requested_exit
+    _requested_exit = None
+    if exc is None or not installed():
+        return
+    status = exit_status(exc)
+    if status == 0:
+        return
+    if isinstance(exc, SystemExit):
+        reason = f"SystemExit({exc.code!r})"
+    else:
+        reason = f"unhandled {type(exc).__name__}"
+    fail(reason, exc, status)
+
+
+def fail(reason: str, exc: BaseException, code: int = 1) -> NoReturn:
+    """Report ``exc`` as the failure of this rank and end every rank with status ``code``.
+
+    Ranks that fail only because another rank failed first (a ``ParallelError`` naming
+    other ranks) wait briefly, so the rank where it started is the one that aborts.
+    """
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    if _is_consequence(exc):
+        time.sleep(CONSEQUENCE_GRACE)
+    abort(reason, text, code, exc)
+
+
+def abort(reason: str, detail: str, code: int, exc: BaseException | None = None) -> NoReturn:
+    """Print ``detail`` tagged with this rank, record it, and end every rank with ``code``.
+
+    ``code`` is kept in 1..255: exit statuses are taken modulo 256, and 0 would read as
+    success.
+    """
+    global _aborting
+    _aborting = True
+    code = min(max(int(code), 1), 255)
+    rank, size = _runtime.rank, _runtime.size
+    write_record(
+        rank, size, reason, detail, code,
+        type(exc).__name__ if exc is not None else reason, str(exc) if exc is not None else "",
+    )  # fmt: skip
+    prefix = f"[rank {rank}/{size}]"
+    lines = detail.rstrip("\n").splitlines()
+    message = f"{prefix} parnrn: rank {rank} failed: {reason}; aborting all {size} ranks\n"
+    for stream in (sys.stdout, sys.stderr):
+        try:  # output the user printed must not be lost to os._exit
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os.write(2, (message + "".join(f"{prefix} {line}\n" for line in lines)).encode())
+    MPI = _runtime.MPI
+    if not MPI.Is_finalized():
+        MPI.COMM_WORLD.Abort(code)
+    # Abort returns at once and this rank would keep running until killed.
+    _real_os_exit(code)
+
+
+def write_record(
+    rank: int, size: int, reason: str, detail: str, code: int, kind: str, message: str
+) -> str | None:
+    """Write this rank's error record into ``PARNRN_ERROR_DIR``; return its path.
+
+    One JSON file per rank, ``rank<r>.json``; the earliest ``time`` across the files is
+    the failure that came first. Does nothing (returns None) when the variable is unset.
+    """
+    directory = os.environ.get("PARNRN_ERROR_DIR")
+    if not directory:
+        return None
+    now = time.time()
+    record = {
+        "time": now,
+        "time_iso": datetime.fromtimestamp(now, timezone.utc).isoformat(),
+        "rank": rank,
+        "size": size,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "reason": reason,
+        "exit_status": code,
+        "type": kind,
+        "message": message,
+        "traceback": detail,
+        "argv": sys.argv,
+    }
+    path = os.path.join(directory, f"rank{rank}.json")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(path + ".tmp", "w") as out:
+            json.dump(record, out, indent=1)
+        os.replace(path + ".tmp", path)  # readers never see half a record
+    except OSError as error:
+        sys.stderr.write(f"[rank {rank}/{size}] parnrn: cannot write {path}: {error}\n")
+        return None
+    return path
+
+
+def _is_consequence(exc: BaseException) -> bool:
+    return (
+        isinstance(exc, ParallelError) and bool(exc.failures) and _runtime.rank not in exc.failures
+    )
 
 
 def _excepthook(exc_type: type, exc: BaseException, tb: Any) -> None:
-    text = "".join(traceback.format_exception(exc_type, exc, tb))
-    abort(f"unhandled {exc_type.__name__}", text, 1)
+    if os.getpid() != _pid:  # a forked child is not a rank
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    fail(f"unhandled {exc_type.__name__}", exc.with_traceback(tb), exit_status(exc))
 
 
-def abort(reason: str, detail: str, code: int) -> None:
-    """Print ``detail`` tagged with this rank, then end every rank with status ``code``."""
-    prefix = f"[rank {_runtime.rank}/{_runtime.size}]"
-    lines = detail.rstrip("\n").splitlines() or [""]
-    sys.stderr.write(f"{prefix} parnrn: {reason}; aborting all ranks\n")
-    sys.stderr.write("".join(f"{prefix} {line}\n" for line in lines))
-    sys.stderr.flush()
-    code = min(max(int(code), 1), 255)
-    _runtime.MPI.COMM_WORLD.Abort(code)
-    os._exit(code)
+def _remember_exit(status: Any) -> None:
+    global _requested_exit
+    _requested_exit = (status, "".join(traceback.format_stack(sys._getframe(2))))
+
+
+def _sys_exit(status: Any = None) -> NoReturn:
+    _remember_exit(status)
+    _real_sys_exit(status)
+
+
+class _Quitter:
+    """``exit`` and ``quit`` as the site module makes them, remembering the status."""
+
+    def __init__(self, quitter: Any):
+        self._quitter = quitter
+
+    def __repr__(self) -> str:
+        return repr(self._quitter)
+
+    def __call__(self, code: Any = None) -> NoReturn:
+        _remember_exit(code)
+        self._quitter(code)
+
+
+def _os_exit(code: int) -> NoReturn:
+    if os.getpid() != _pid or _aborting:
+        _real_os_exit(code)
+    stack = "".join(traceback.format_stack(sys._getframe(1)))
+    if code:
+        abort(f"os._exit({code})", stack, code)
+    _agree_on_exit("os._exit(0)", stack)
+    _real_os_exit(0)
+
+
+def _at_exit() -> None:
+    if os.getpid() != _pid:
+        return
+    if _requested_exit is not None:
+        status, stack = _requested_exit
+        code = exit_status(SystemExit(status))
+        if code:
+            abort(f"sys.exit({status!r})", stack, code)
+    _agree_on_exit("the end of the program", "")
+
+
+def _agree_on_exit(how: str, stack: str) -> None:
+    """Every rank must reach its end: a parnrn collective named ``exit``."""
+    if _runtime.MPI.Is_finalized():
+        return
+    from .transport import guard
+
+    try:
+        guard.exchange(_runtime.data, "exit")
+    except ParallelError as exc:
+        reason = f"reached {how} while other ranks had not (they would wait for it forever)"
+        abort(reason, f"{stack}{exc}", 1, exc)
