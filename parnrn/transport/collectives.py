@@ -15,6 +15,7 @@ On the sending side the object itself is returned, not a copy.
 from __future__ import annotations
 
 import functools
+import itertools
 import operator
 from collections.abc import Callable, Sequence
 from contextlib import ContextDecorator
@@ -182,15 +183,16 @@ def _blobs_v(comm: Any, headers: guard.Headers, blob: bytes, root: int | None) -
     rank = comm.Get_rank()
     receives = root is None or rank == root
     counts = [0 if h.whole_inline() else h.blob_len for h in headers]
-    displs = np.cumsum([0] + counts[:-1]).tolist()
+    if not any(counts):
+        return [h.inline for h in headers] if receives else []
+    displs = [0, *itertools.accumulate(counts[:-1])]
     received = _empty(sum(counts) if receives else 0)
-    if sum(counts):
-        send = blob if counts[rank] else b""
-        target = [received, counts, displs, _byte()] if receives else None
-        if root is None:
-            comm.Allgatherv(send, target)
-        else:
-            comm.Gatherv(send, target, root)
+    send = blob if counts[rank] else b""
+    target = [received, counts, displs, _byte()] if receives else None
+    if root is None:
+        comm.Allgatherv(send, target)
+    else:
+        comm.Gatherv(send, target, root)
     if not receives:
         return []
     view = memoryview(received)
@@ -265,13 +267,14 @@ def allgather(obj: Any, comm: Any = None) -> list[Any]:
     blobs = _blobs_v(comm, headers, blob, None)
     result, error = [], None
     for r, h in enumerate(headers):
-        lengths, _ = _split_blob(blobs[r], h.nbufs)
-        buffers = payload.buffers if r == rank else [_empty(n) for n in lengths]
-        for buffer in buffers:
-            _bcast_bytes(comm, buffer, r)
         if r == rank:
+            for buffer in payload.buffers:
+                _bcast_bytes(comm, buffer, r)
             result.append(obj)
             continue
+        buffers = [_empty(n) for n in _split_blob(blobs[r], h.nbufs)[0]]
+        for buffer in buffers:
+            _bcast_bytes(comm, buffer, r)
         item, failure = _try_load(blobs[r], h.nbufs, buffers)
         error = error or failure
         result.append(item)
@@ -319,7 +322,7 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
         shapes = np.array([[len(b), len(p.buffers)] for b, p in zip(blobs, payloads)], np.int64)
         comm.Scatter(shapes, shape, root)
         counts = shapes[:, 0].tolist()
-        displs = np.cumsum([0] + counts[:-1]).tolist()
+        displs = [0, *itertools.accumulate(counts[:-1])]
         comm.Scatterv([b"".join(blobs), counts, displs, _byte()], _empty(shape[0]), root)
         for dest, p in enumerate(payloads):
             if dest != root:

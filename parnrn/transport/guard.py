@@ -70,13 +70,16 @@ class Headers:
 
     def __init__(self, raw: bytearray, size: int):
         self.raw = memoryview(raw)
-        self.size = size
+        self.decoded: list[Header | None] = [None] * size
 
     def __getitem__(self, rank: int) -> Header:
-        return Header(self.raw, rank * HEADER_SIZE)
+        header = self.decoded[rank]
+        if header is None:
+            header = self.decoded[rank] = Header(self.raw, rank * HEADER_SIZE)
+        return header
 
     def __iter__(self):
-        return (self[rank] for rank in range(self.size))
+        return map(self.__getitem__, range(len(self.decoded)))
 
     def all_plain(self) -> bool:
         return all(flags & FLAG_PLAIN for flags in self.raw[_FLAGS::HEADER_SIZE])
