@@ -99,12 +99,12 @@ def _serial_check(
     op: str,
     error: BaseException | None,
     error_class: type[ParallelError],
-    roles: dict[int, str] | None = None,
+    root: int = -1,
 ) -> None:
     """With one rank: raise what every rank would raise with many."""
     if error is not None:
         failures = {0: guard.error_record(error)}
-        message = f"[rank 0/1] {op} failed on {guard.describe_failures(failures, roles or {})}"
+        message = f"[rank 0/1] {op} failed on {guard.describe_failures(failures, root)}"
         raise error_class(message, failures) from error
 
 
@@ -126,15 +126,14 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
     if not 0 <= root < size:
         error = ValueError(f"root {root} is not a rank of this {size}-rank communicator")
     if size == 1:
-        _serial_check("broadcast", error, BroadcastError, {root: "root"})
+        _serial_check("broadcast", error, BroadcastError, root)
         return obj
     blob = _blob(payload)
     nbufs = len(payload.buffers) if payload else 0
     plain = payload.plain if payload else True
-    roles = {root: "root"}
     headers = guard.exchange(
         comm, "broadcast", root, blob=blob, nbufs=nbufs, plain=plain,
-        error=error, error_class=BroadcastError, roles=roles,
+        error=error, error_class=BroadcastError,
     )  # fmt: skip
     head = headers[root]
     if is_root:
@@ -160,7 +159,7 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
             _bcast_bytes(comm, buffer, root)
         result, error = _try_load(blob, head.nbufs, buffers)
     if not head.plain:
-        guard.agree(comm, "broadcast", error, BroadcastError, roles)
+        guard.agree(comm, "broadcast", error, BroadcastError, root)
     return result
 
 
@@ -309,12 +308,11 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
     if not 0 <= root < size:
         error = ValueError(f"root {root} is not a rank of this {size}-rank communicator")
     if size == 1:
-        _serial_check("scatter", error, TransportError, {root: "root"})
+        _serial_check("scatter", error, TransportError, root)
         return items[0]
     plain = all(p.plain for p in payloads)
     headers = guard.exchange(
         comm, "scatter", root, plain=plain, error=error, error_class=TransportError,
-        roles={root: "root"},
     )  # fmt: skip
     shape = np.zeros(2, dtype=np.int64)
     if rank == root:

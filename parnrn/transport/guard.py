@@ -101,11 +101,11 @@ def call_site() -> str:
     return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
 
 
-def describe_failures(failures: dict[int, tuple[str, str, str]], roles: dict[int, str]) -> str:
+def describe_failures(failures: dict[int, tuple[str, str, str]], root: int = -1) -> str:
     """'rank 1 (root): TypeError: msg; rank 2: ...' for an exception message."""
     parts = []
     for rank, (name, message, _) in sorted(failures.items()):
-        role = f" ({roles[rank]})" if rank in roles else ""
+        role = " (root)" if rank == root else ""
         parts.append(f"rank {rank}{role}: {name}: {message}")
     return "; ".join(parts)
 
@@ -150,7 +150,6 @@ def exchange(
     plain: bool = True,
     error: BaseException | None = None,
     error_class: type[ParallelError] = ParallelError,
-    roles: dict[int, str] | None = None,
 ) -> Headers:
     """Exchange headers; raise the same exception on every rank if any rank failed or
     the ranks are not in the same call. ``blob`` goes inline when it fits.
@@ -188,7 +187,7 @@ def exchange(
             not everyone.startswith(fingerprint, start)
             for start in range(0, len(everyone), HEADER_SIZE)
         )
-        _raise_for_everyone(comm, op, root, seq, error, error_class, roles or {}, mismatch)
+        _raise_for_everyone(comm, op, root, seq, error, error_class, mismatch)
     return Headers(everyone, state.size)
 
 
@@ -197,7 +196,7 @@ def agree(
     op: str,
     error: BaseException | None,
     error_class: type[ParallelError],
-    roles: dict[int, str] | None = None,
+    root: int = -1,
 ) -> None:
     """Trailing status exchange: if any rank failed after the data moved, all raise."""
     from ..runtime import start
@@ -205,7 +204,7 @@ def agree(
     flag = bytearray([error is not None])
     comm.Allreduce(start().MPI.IN_PLACE, [flag, start().MPI.UNSIGNED_CHAR], start().MPI.MAX)
     if flag[0]:
-        _raise_for_everyone(comm, op, -1, -1, error, error_class, roles or {}, False)
+        _raise_for_everyone(comm, op, root, -1, error, error_class, False)
 
 
 def _raise_for_everyone(
@@ -215,7 +214,6 @@ def _raise_for_everyone(
     seq: int,
     error: BaseException | None,
     error_class: type[ParallelError],
-    roles: dict[int, str],
     mismatch: bool,
 ) -> None:
     record = error_record(error) if error is not None else None
@@ -232,7 +230,7 @@ def _raise_for_everyone(
             {rank: rec for rank, (*_, rec) in enumerate(everyone) if rec},
         )
     failures = {rank: rec for rank, (*_, rec) in enumerate(everyone) if rec}
-    message = f"{op} failed on {describe_failures(failures, roles)}"
+    message = f"{op} failed on {describe_failures(failures, root)}"
     rank = comm.Get_rank()
     prefix = f"[rank {rank}/{comm.Get_size()}] "
     raise error_class(prefix + message, failures) from error
