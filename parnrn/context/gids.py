@@ -1,0 +1,232 @@
+"""gid bookkeeping: validation, ownership, distribution strategies and the run-time check.
+
+NEURON answers a duplicate ``set_gid2node`` with a hoc error (``MPI_Abort`` under MPI
+without ``mpiabort_on_error(0)``), says nothing when two ranks register the same gid, and
+silently drops spikes sent to receivers whose source gid no rank registered (bsb-core issues
+#218 and #692). ``GidRegistry`` keeps what this rank owns and listens to, so the first case
+is refused before NEURON is called, and ``check`` finds the other two with one collective
+step at run time: each gid is checked by rank ``gid % size``, so no rank ever holds the
+whole gid table.
+"""
+
+from __future__ import annotations
+
+import heapq
+import operator
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..errors import GidError
+from ..runtime import known_rank_size
+
+STRATEGIES = ("round_robin", "block", "balanced")
+# How many offending gids a report lists; the totals are always given.
+REPORT_LIMIT = 10
+
+
+def tag() -> str:
+    """``[rank r/N]``: the prefix of every parnrn error message."""
+    rank, size = known_rank_size()
+    return f"[rank {rank}/{size}]"
+
+
+def as_gid(value: Any) -> int:
+    """``value`` as a gid (a non-negative integer); numpy integers and integral floats
+    (hoc numbers) are accepted. Anything else raises ``GidError``."""
+    try:
+        gid = operator.index(value)
+    except TypeError:
+        if not (isinstance(value, float) and value.is_integer()):
+            raise GidError(f"{tag()} gid must be a non-negative integer, not {value!r}") from None
+        gid = int(value)
+    if gid < 0:
+        raise GidError(f"{tag()} gid must be a non-negative integer, not {gid}")
+    return gid
+
+
+class GidRegistry:
+    """What this rank owns (``set_gid2node``) and listens to (``gid_connect``)."""
+
+    def __init__(self) -> None:
+        self.owned: set[int] = set()
+        self.wanted: set[int] = set()
+        self.checked = (0, 0)  # sizes of owned and wanted at the last check
+
+    def claim(self, gid: int) -> None:
+        """Record that this rank owns ``gid``; a second claim raises ``GidError``."""
+        if gid in self.owned:
+            raise GidError(
+                f"{tag()} gid {gid} is already registered on this rank: set_gid2node (or a "
+                f"transmitting ParallelCon) was called twice for it"
+            )
+        if gid in self.wanted:
+            # NEURON refuses this with a hoc error (an MPI_Abort by default).
+            raise GidError(
+                f"{tag()} gid {gid} cannot be registered on this rank after this rank "
+                f"connected to it (gid_connect or a receiving ParallelCon): register every "
+                f"cell this rank owns first, then connect"
+            )
+        self.owned.add(gid)
+
+    def changed(self) -> bool:
+        """Whether gids were owned or connected since the last ``check``."""
+        return (len(self.owned), len(self.wanted)) != self.checked
+
+    def clear(self) -> None:
+        self.owned.clear()
+        self.wanted.clear()
+        self.checked = (0, 0)
+
+
+def distribute(
+    gids: Iterable[int],
+    rank: int,
+    size: int,
+    strategy: str = "round_robin",
+    weights: Sequence[float] | None = None,
+) -> np.ndarray:
+    """The gids ``rank`` owns out of ``gids``; every rank computes the same partition.
+
+    - ``round_robin``: gid i goes to rank i % size (by position);
+    - ``block``: contiguous blocks of nearly equal length;
+    - ``balanced``: greedy longest-processing-time on ``weights`` (heaviest first, each to
+      the least loaded rank, ties to the lower rank).
+
+    Example::
+
+        distribute(range(10), rank=1, size=3)  # array([1, 4, 7])
+    """
+    all_gids = np.asarray(list(gids) if not isinstance(gids, np.ndarray) else gids)
+    all_gids = all_gids.astype(np.int64, copy=False).ravel()
+    if strategy == "round_robin":
+        return all_gids[rank::size].copy()
+    if strategy == "block":
+        return np.array_split(all_gids, size)[rank].copy()
+    if strategy != "balanced":
+        raise ValueError(f"{tag()} unknown distribution strategy {strategy!r}; use {STRATEGIES}")
+    if weights is None:
+        raise ValueError(f"{tag()} strategy 'balanced' needs weights, one per gid")
+    load = np.asarray(weights, dtype=float).ravel()
+    if load.shape != all_gids.shape or not np.all(np.isfinite(load)) or np.any(load < 0):
+        raise ValueError(
+            f"{tag()} 'balanced' needs one finite non-negative weight per gid: got "
+            f"{load.size} weights for {all_gids.size} gids"
+        )
+    return all_gids[_lpt_mask(load, rank, size)]
+
+
+def _lpt_mask(load: np.ndarray, rank: int, size: int) -> np.ndarray:
+    """Which items rank gets under greedy longest-processing-time scheduling."""
+    order = np.argsort(-load, kind="stable")  # heaviest first, ties by position
+    bins = [(0.0, r) for r in range(size)]
+    mine = np.zeros(load.size, dtype=bool)
+    for item in order.tolist():
+        total, owner = heapq.heappop(bins)
+        mine[item] = owner == rank
+        heapq.heappush(bins, (total + load[item], owner))
+    return mine
+
+
+DUPLICATE, MISSING = 0, 1
+Problem = tuple[int, int, tuple[int, ...]]  # (kind, gid, ranks)
+
+
+def check(comm: Any, registry: GidRegistry) -> tuple[list[str], int]:
+    """Find gids registered on several ranks and receivers of gids no rank registered.
+
+    Collective over ``comm`` (None or one rank: local). Returns, identically on every rank,
+    lines describing the problems (at most ``REPORT_LIMIT`` of each kind, in gid order)
+    and their total count.
+    """
+    owned = np.fromiter(registry.owned, dtype=np.int64, count=len(registry.owned))
+    wanted = np.fromiter(registry.wanted, dtype=np.int64, count=len(registry.wanted))
+    registry.checked = (len(registry.owned), len(registry.wanted))
+    if comm is None or comm.Get_size() == 1:
+        problems, total = _problems([owned], [wanted])
+    else:
+        from ..transport import allgather
+
+        reports = allgather(_problems(*_route_to_checkers(comm, owned, wanted)), comm)
+        problems = [problem for found, _ in reports for problem in found]
+        total = sum(count for _, count in reports)
+    return [_describe(problem) for problem in _first_of_each_kind(problems)], total
+
+
+def _route_to_checkers(
+    comm: Any, owned: np.ndarray, wanted: np.ndarray
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Send every gid to rank ``gid % size``; return what each source rank sent here."""
+    size = comm.Get_size()
+    gids = np.concatenate([owned, wanted])
+    kind = np.repeat([0, 1], [owned.size, wanted.size])
+    key = (gids % size) * 2 + kind  # (checker, owned-or-wanted), sorted together
+    order = np.argsort(key, kind="stable")
+    counts = np.bincount(key, minlength=2 * size).astype(np.int64)
+    received_counts = np.empty_like(counts)
+    comm.Alltoall(counts, received_counts)  # pairs: (owned, wanted) from each rank
+    recv_pairs = received_counts.reshape(size, 2)
+    recv_counts = recv_pairs.sum(axis=1)
+    received = np.empty(int(recv_counts.sum()), dtype=np.int64)
+    send = np.ascontiguousarray(gids[order])
+    comm.Alltoallv([send, counts.reshape(size, 2).sum(axis=1)], [received, recv_counts])
+    owned_from, wanted_from, start = [], [], 0
+    for n_owned, n_wanted in recv_pairs.tolist():
+        owned_from.append(received[start : start + n_owned])
+        wanted_from.append(received[start + n_owned : start + n_owned + n_wanted])
+        start += n_owned + n_wanted
+    return owned_from, wanted_from
+
+
+def _problems(
+    owned_from: list[np.ndarray], wanted_from: list[np.ndarray]
+) -> tuple[list[Problem], int]:
+    """Duplicated and missing gids (at most ``REPORT_LIMIT`` of each) and their total,
+    given the gids each rank owns and wants."""
+    owners, owner_ranks = _labelled(owned_from)
+    order = np.argsort(owners, kind="stable")
+    owners, owner_ranks = owners[order], owner_ranks[order]
+    duplicated = np.unique(owners[1:][owners[1:] == owners[:-1]])
+    wanted, wanted_ranks = _labelled(wanted_from)
+    lost = ~np.isin(wanted, owners)
+    missing = np.unique(wanted[lost])
+    found = [
+        (DUPLICATE, gid, _ranks(owner_ranks[owners == gid]))
+        for gid in duplicated[:REPORT_LIMIT].tolist()
+    ]
+    found += [
+        (MISSING, gid, _ranks(wanted_ranks[lost & (wanted == gid)]))
+        for gid in missing[:REPORT_LIMIT].tolist()
+    ]
+    return found, int(duplicated.size + missing.size)
+
+
+def _labelled(per_rank: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All gids in ``per_rank`` and, for each, the rank it came from."""
+    ranks = np.repeat(np.arange(len(per_rank)), [a.size for a in per_rank])
+    return np.concatenate(per_rank), ranks
+
+
+def _ranks(ranks: np.ndarray) -> tuple[int, ...]:
+    return tuple(np.unique(ranks).tolist())
+
+
+def _first_of_each_kind(problems: list[Problem]) -> list[Problem]:
+    ordered = sorted(problems)
+    return [
+        problem
+        for kind in (DUPLICATE, MISSING)
+        for problem in [p for p in ordered if p[0] == kind][:REPORT_LIMIT]
+    ]
+
+
+def _describe(problem: Problem) -> str:
+    kind, gid, ranks = problem
+    where = ", ".join(map(str, ranks))
+    if kind == DUPLICATE:
+        return f"gid {gid} is registered on ranks {where}"
+    return (
+        f"gid {gid} has receivers on rank(s) {where} but no rank registered it "
+        f"(set_gid2node or a transmitting ParallelCon): its spikes would be lost"
+    )

@@ -1,0 +1,389 @@
+"""``ParallelContext``: NEURON's ``h.ParallelContext()``, made safe and automated.
+
+One wrapper per process (``p.parallel``). Every NEURON method still works: unknown
+attributes pass through to the real ParallelContext. The wrapper validates gids before
+NEURON sees them (a duplicate gid is a ``GidError`` on the calling rank, not an
+``MPI_Abort``), keeps the NetCons and targets of its connections alive, remembers what the
+run needs (recorded spikes, transfer variables), and adds parnrn's guarded object
+collectives. Signatures follow nrn-patch's parallel layer, so code written for it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import transport
+from ..errors import GidError, ParallelConnectError
+from ..log import logger
+from ..runtime import neuron_context, start
+from . import gids, run, spikes
+from .connect import netcon_source, unwrap
+from .gids import GidRegistry, as_gid, tag
+
+# NEURON's pc.allreduce codes.
+_HOC_REDUCTIONS = {1: "sum", 2: "max", 3: "min"}
+
+
+class _VectorPayload:
+    """A broadcast Vector's contents: receivers fill their own Vector in place."""
+
+    def __init__(self, values: np.ndarray):
+        self.values = values
+
+
+class _Unsendable:
+    """Stands in for a HocObject that cannot cross ranks; pickling it raises ``reason``,
+    which the transport turns into the same ``BroadcastError`` on every rank."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def __reduce__(self) -> Any:
+        raise TypeError(self.reason)
+
+
+class ParallelContext:
+    """Drop-in for ``h.ParallelContext()``; ``ParallelContext()`` returns the process's
+    one instance (also ``p.parallel``).
+
+    Example::
+
+        pc = p.parallel
+        for gid in pc.distribute(range(100)):
+            ...
+        print(pc.rank, pc.size, pc.nhost())   # NEURON methods pass through
+    """
+
+    _instance: ParallelContext | None = None
+
+    def __new__(cls) -> ParallelContext:
+        if cls._instance is None:
+            instance = super().__new__(cls)
+            instance._start()
+            cls._instance = instance
+        return cls._instance
+
+    def _start(self) -> None:
+        h, self._pc = neuron_context()
+        runtime = start()
+        self.comm = runtime.data
+        self._rank, self._size = runtime.rank, runtime.size
+        self._NetCon, self._Vector = h.NetCon, h.Vector
+        self.registry = GidRegistry()
+        self.records = spikes.SpikeRecords()
+        self.run_state = run.RunState()
+        self._transmitters: dict[int, Any] = {}  # gid -> NetCon given to cell()
+        self._receivers: list[tuple[Any, Any]] = []  # (NetCon, target), kept alive
+        self._warned_late_gid = False
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for names this class lacks: NEURON's own methods.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._pc, name)
+
+    def __neuron__(self) -> Any:
+        """The wrapped ``h.ParallelContext()``."""
+        return self._pc
+
+    def __repr__(self) -> str:
+        return f"<parnrn ParallelContext rank {self._rank} of {self._size}>"
+
+    @property
+    def rank(self) -> int:
+        """This rank (``pc.id()``)."""
+        return self._rank
+
+    @property
+    def size(self) -> int:
+        """The number of ranks (``pc.nhost()``)."""
+        return self._size
+
+    @property
+    def min_delay(self) -> float | None:
+        """The global minimum NetCon delay (at most 10 ms), known after the first run."""
+        return self.run_state.min_delay
+
+    # -- gids -------------------------------------------------------------------------
+
+    def distribute(
+        self,
+        gids_: Iterable[int],
+        strategy: str = "round_robin",
+        weights: Sequence[float] | None = None,
+    ) -> np.ndarray:
+        """This rank's share of ``gids_``; every rank computes the same partition.
+
+        ``strategy`` is ``"round_robin"``, ``"block"`` or ``"balanced"`` (with
+        ``weights``: greedy longest-processing-time).
+
+        Example::
+
+            for gid in p.parallel.distribute(range(ncell)):
+                build_cell(gid)
+        """
+        return gids.distribute(gids_, self._rank, self._size, strategy, weights)
+
+    def set_gid2node(self, gid: int, id: int | None = None) -> None:
+        """Assign ``gid`` to rank ``id`` (default: this rank). Registering a gid twice on
+        this rank raises ``GidError`` before NEURON is called.
+
+        Example::
+
+            p.parallel.set_gid2node(7)
+        """
+        gid = as_gid(gid)
+        if id is None or id == self._rank:
+            self._claim(gid)
+            self._pc.set_gid2node(gid, self._rank)
+        elif not 0 <= id < self._size:
+            raise GidError(f"{tag()} set_gid2node({gid}, {id}): rank {id} does not exist")
+
+    def cell(self, gid: int, source: Any, threshold: float | None = None, output: bool = True):
+        """Make ``source`` (a NetCon, or anything a NetCon can watch) the spike source of
+        ``gid``, which this rank must own; ``output`` also sends its spikes to every rank.
+        Returns the NetCon.
+
+        Example::
+
+            p.parallel.set_gid2node(7)
+            p.parallel.cell(7, soma(0.5), threshold=-20)
+        """
+        gid = as_gid(gid)
+        if gid not in self.registry.owned and not self._pc.gid_exists(gid):
+            raise GidError(
+                f"{tag()} cell({gid}, ...): gid {gid} is not registered on this rank; call "
+                f"set_gid2node({gid}) on the rank that builds the cell first"
+            )
+        return self._attach(gid, source, threshold, output, {})
+
+    def register(
+        self, gid: int, source: Any, threshold: float | None = -20, output: bool = True, **kw: Any
+    ) -> Any:
+        """``set_gid2node`` + ``cell`` in one validated step; returns the NetCon. This is
+        what a transmitting ``ParallelCon`` does."""
+        gid = as_gid(gid)
+        self._claim(gid)
+        try:
+            nc = self._attach(gid, source, threshold, output, kw, register=True)
+        except BaseException:
+            self.registry.owned.discard(gid)
+            raise
+        return nc
+
+    def _claim(self, gid: int) -> None:
+        self.registry.claim(gid)
+        if self.records.record_all and not self._warned_late_gid:
+            self._warned_late_gid = True
+            logger.warning(
+                f"gid {gid} was registered after spike_record(-1) (record all): its spikes, "
+                f"and those of later gids, are not recorded; call spike_record after "
+                f"registering every gid"
+            )
+
+    def _attach(
+        self, gid: int, source: Any, threshold: Any, output: bool, kw: dict, register=False
+    ) -> Any:
+        nc = unwrap(source)
+        sec = kw.pop("sec", None)
+        if not isinstance(nc, self._NetCon):
+            watched, where = netcon_source(nc)
+            if sec is not None:
+                where = {"sec": unwrap(sec)}
+            try:
+                nc = self._NetCon(watched, None, **where)
+            except (RuntimeError, TypeError, ValueError) as exc:
+                raise ParallelConnectError(
+                    f"{tag()} gid {gid}: NEURON cannot watch {source!r} for spikes: {exc}"
+                ) from exc
+        if threshold is not None:
+            nc.threshold = threshold
+        _set_weight_delay(nc, kw.pop("weight", None), kw.pop("delay", None))
+        if kw:
+            raise ParallelConnectError(f"{tag()} gid {gid}: unknown NetCon options {sorted(kw)}")
+        if register:
+            self._pc.set_gid2node(gid, self._rank)
+        self._pc.cell(gid, nc, 1 if output else 0)
+        self._transmitters[gid] = nc
+        return nc
+
+    def gid_connect(
+        self, gid: int, target: Any, *args: Any, weight: Any = None, delay: float | None = None
+    ) -> Any:
+        """A NetCon that delivers the spikes of ``gid`` (on any rank) to ``target``; the
+        NetCon and target are kept alive. Its threshold must never be set (NEURON issue
+        #2135).
+
+        Example::
+
+            nc = p.parallel.gid_connect(3, synapse, weight=0.01, delay=1.5)
+        """
+        gid = as_gid(gid)
+        try:
+            nc = self._pc.gid_connect(gid, unwrap(target), *args)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise ParallelConnectError(
+                f"{tag()} gid_connect({gid}, {target!r}) failed: {exc}"
+            ) from exc
+        _set_weight_delay(nc, weight, delay)
+        self.registry.wanted.add(gid)
+        self._receivers.append((nc, target))
+        return nc
+
+    def gid_clear(self, *args: Any) -> None:
+        """NEURON's ``gid_clear``; also forgets this rank's gids, connections, recordings
+        and run state, so a new network can be built and run from t = 0."""
+        self._pc.gid_clear(*args)
+        self.registry.clear()
+        self.records = spikes.SpikeRecords()
+        self.run_state = run.RunState()
+        self._transmitters.clear()
+        self._receivers.clear()
+        self._warned_late_gid = False
+
+    # -- transfer -----------------------------------------------------------------------
+
+    def source_var(self, *args: Any, **kwargs: Any) -> Any:
+        """NEURON's ``source_var(..., sgid)``; ``sgid`` must be >= 0."""
+        self._transfer_key(args)
+        return self._pc.source_var(*args, **kwargs)
+
+    def target_var(self, *args: Any, **kwargs: Any) -> Any:
+        """NEURON's ``target_var(..., sgid)``; ``sgid`` must be >= 0."""
+        self._transfer_key(args)
+        return self._pc.target_var(*args, **kwargs)
+
+    def setup_transfer(self) -> Any:
+        """NEURON's ``setup_transfer``; ``p.run`` calls it on every rank when needed."""
+        self.run_state.transfer_pending = False
+        return self._pc.setup_transfer()
+
+    def _transfer_key(self, args: tuple) -> None:
+        key = args[-1] if args else None
+        if not isinstance(key, (int, float, np.integer, np.floating)) or key < 0:
+            raise GidError(f"{tag()} transfer keys (sgid) must be numbers >= 0, not {key!r}")
+        self.run_state.transfer_pending = True
+
+    # -- spikes and running ---------------------------------------------------------------
+
+    def spike_record(
+        self, gids: Any = -1, time_vector: Any = None, gid_vector: Any = None
+    ) -> tuple[Any, Any]:
+        """Record the spikes of ``gids`` (-1: every gid registered so far) into two Vectors,
+        created when not given; returns ``(time_vector, gid_vector)``.
+
+        Example::
+
+            tv, gv = p.parallel.spike_record()
+        """
+        tv = self._Vector() if time_vector is None else time_vector
+        gv = self._Vector() if gid_vector is None else gid_vector
+        tv_nrn, gv_nrn = unwrap(tv), unwrap(gv)
+        self._pc.spike_record(unwrap(gids), tv_nrn, gv_nrn)
+        self.records.add(tv_nrn, gv_nrn)
+        if isinstance(gids, (int, np.integer)) and gids == -1:
+            self.records.record_all = True
+        return tv, gv
+
+    def gather_spikes(self, root: int | None = 0) -> spikes.Spikes | None:
+        """Every rank's recorded spikes as a ``Spikes`` on ``root`` (None elsewhere); with
+        ``root=None`` on every rank. Collective.
+
+        Example::
+
+            spikes = p.parallel.gather_spikes()
+            if spikes is not None:
+                print(len(spikes), spikes.digest())
+        """
+        return spikes.gather(self.records, self.comm, root)
+
+    def psolve(self, tstop: float, v_init: float | None = None) -> None:
+        """Run to ``tstop``: set_maxstep, setup_transfer when needed, finitialize on the
+        first run (with ``v_init``), then NEURON's psolve. Collective."""
+        run.run(self, tstop, v_init)
+
+    # -- object collectives -------------------------------------------------------------
+
+    def broadcast(self, data: Any, root: int = 0) -> Any:
+        """Send ``data`` from ``root`` to every rank and return it there.
+
+        A NEURON Vector is resized and filled in place on every rank (and returned);
+        other HocObjects raise ``BroadcastError`` on every rank; anything else picklable
+        is returned. Collective.
+
+        Example::
+
+            params = p.parallel.broadcast(load_params() if p.parallel.rank == 0 else None)
+        """
+        mine = unwrap(data)
+        sent = _sendable(mine, self._Vector) if self._rank == root else None
+        received = transport.broadcast(sent, root, self.comm)
+        if self._rank == root:
+            return data
+        if isinstance(received, _VectorPayload):
+            vector = mine if isinstance(mine, self._Vector) else self._Vector()
+            vector.from_python(received.values)
+            return data if vector is mine else vector
+        return received
+
+    def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
+        """One object from every rank, as a list on ``root`` (None elsewhere)."""
+        return transport.gather(obj, root, self.comm)
+
+    def allgather(self, obj: Any, vector: Any = None) -> Any:
+        """One object from every rank, as a list on every rank. NEURON's form
+        ``allgather(x, vector)`` fills ``vector`` with the numbers instead."""
+        values = transport.allgather(obj, self.comm)
+        if vector is None:
+            return values
+        unwrap(vector).from_python(np.asarray(values, dtype=float))
+        return vector
+
+    def scatter(self, seq: Sequence[Any] | None, root: int = 0) -> Any:
+        """Item i of ``seq`` (given on ``root``) to rank i."""
+        return transport.scatter(seq, root, self.comm)
+
+    def allreduce(self, value: Any, op: Any = "sum") -> Any:
+        """Combine one value per rank (``"sum"``, ``"max"``, ``"min"``, ... or NEURON's 1,
+        2, 3); a NEURON Vector is combined elementwise in place."""
+        op = _HOC_REDUCTIONS.get(op, op) if isinstance(op, (int, str)) else op
+        vector = unwrap(value)
+        if isinstance(vector, self._Vector):
+            vector.from_python(transport.allreduce(vector.as_numpy().copy(), op, self.comm))
+            return value
+        return transport.allreduce(value, op, self.comm)
+
+    def barrier(self) -> None:
+        """Wait for every rank (guarded against mismatches and timeouts)."""
+        transport.barrier(self.comm)
+
+    def collective(self) -> transport.collective:
+        """``with p.parallel.collective():`` any rank's exception is raised on every rank."""
+        return transport.collective(self.comm)
+
+
+def _sendable(data: Any, vector_type: Any) -> Any:
+    """What the root broadcasts for ``data``."""
+    from neuron import hoc
+
+    if isinstance(data, vector_type):
+        return _VectorPayload(data.as_numpy())
+    if isinstance(data, hoc.HocObject):
+        return _Unsendable(
+            f"NEURON {data.hname()} cannot be broadcast: only Vectors can; create the object "
+            f"on every rank instead"
+        )
+    return data
+
+
+def _set_weight_delay(nc: Any, weight: Any, delay: float | None) -> None:
+    if isinstance(weight, (int, float)):
+        nc.weight[0] = weight
+    elif weight is not None:  # one weight per NET_RECEIVE argument
+        for i, w in enumerate(np.ravel(weight).tolist()):
+            nc.weight[i] = w
+    if delay is not None:
+        nc.delay = delay

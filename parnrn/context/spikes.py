@@ -1,0 +1,234 @@
+"""Spike recording and gathering, and ``Spikes``: a spike train of a whole network.
+
+``gather`` moves every rank's recorded spikes to one rank (or all) with one header
+exchange carrying the counts, then one ``Gatherv`` per array of raw numpy buffers: no
+pickling, no Python lists. ``Spikes`` holds ``times`` (float64) and ``gids`` (int64) in
+(time, gid) order; files are ``.npz`` or SONATA ``.h5`` spike files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import numpy as np
+
+from ..errors import TransportError
+from ..transport import guard
+from .gids import tag
+
+# SONATA's enum for the ``sorting`` attribute of a spikes population.
+SONATA_SORTING = {"none": 0, "by_id": 1, "by_time": 2}
+
+
+class SpikeRecords:
+    """The (time, gid) Vector pairs handed to ``spike_record`` on this rank."""
+
+    def __init__(self) -> None:
+        self.pairs: list[tuple[Any, Any]] = []
+        self.record_all = False
+
+    def add(self, times: Any, gids: Any) -> None:
+        if not any(t is times and g is gids for t, g in self.pairs):
+            self.pairs.append((times, gids))
+
+    def local(self) -> tuple[np.ndarray, np.ndarray]:
+        """This rank's spike times (float64) and gids (int64), in recording order."""
+        if not self.pairs:
+            return np.empty(0), np.empty(0, dtype=np.int64)
+        times = [t.as_numpy() for t, _ in self.pairs]
+        gids = [g.as_numpy().astype(np.int64) for _, g in self.pairs]
+        if len(self.pairs) == 1:
+            return times[0], gids[0]
+        return np.concatenate(times), np.concatenate(gids)
+
+
+def gather(records: SpikeRecords, comm: Any, root: int | None = 0) -> Spikes | None:
+    """Every rank's recorded spikes as a ``Spikes`` on ``root`` (None elsewhere), or on
+    every rank when ``root`` is None. Collective."""
+    times, gids = records.local()
+    size = 1 if comm is None else comm.Get_size()
+    error = None
+    if root is not None and not 0 <= root < size:
+        error = ValueError(f"root {root} is not a rank (size {size})")
+    if size == 1:
+        if error is not None:
+            raise TransportError(f"{tag()} gather_spikes failed on rank 0: {error}") from error
+        return Spikes(times.copy(), gids)
+    headers = guard.exchange(
+        comm, "gather_spikes", -1 if root is None else root,
+        blob=times.size.to_bytes(8, "little"), error=error, error_class=TransportError,
+    )  # fmt: skip
+    counts = [int.from_bytes(h.inline, "little") for h in headers]
+    if root is None:
+        all_times, all_gids = np.empty(sum(counts)), np.empty(sum(counts), dtype=np.int64)
+        comm.Allgatherv(times, [all_times, counts])
+        comm.Allgatherv(gids, [all_gids, counts])
+        return Spikes(all_times, all_gids)
+    if comm.Get_rank() != root:
+        comm.Gatherv(times, None, root)
+        comm.Gatherv(gids, None, root)
+        return None
+    all_times, all_gids = np.empty(sum(counts)), np.empty(sum(counts), dtype=np.int64)
+    comm.Gatherv(times, [all_times, counts], root)
+    comm.Gatherv(gids, [all_gids, counts], root)
+    return Spikes(all_times, all_gids)
+
+
+class Spikes:
+    """Spikes of a network: ``times`` (ms, float64) and ``gids`` (int64), sorted by
+    (time, gid).
+
+    Sorting happens on first access, so gathering costs no more than moving the data.
+
+    Example::
+
+        spikes = p.parallel.gather_spikes()        # on rank 0
+        spikes.times[:3], spikes.gids[:3]
+        spikes.save("out.h5")                      # SONATA spike file
+    """
+
+    def __init__(self, times: Any, gids: Any):
+        self._times = np.asarray(times, dtype=np.float64).ravel()
+        self._gids = np.asarray(gids, dtype=np.int64).ravel()
+        if self._times.shape != self._gids.shape:
+            raise ValueError(
+                f"{tag()} Spikes needs as many times as gids: {self._times.size} times, "
+                f"{self._gids.size} gids"
+            )
+        self._sorted = False
+
+    def _sort(self) -> None:
+        if self._sorted:
+            return
+        # Each rank's spikes arrive in time order, so a stable sort by time merges runs
+        # (timsort); only out-of-order ties in time need the full (time, gid) sort.
+        order = np.argsort(self._times, kind="stable")
+        times, gids = self._times[order], self._gids[order]
+        if np.any((times[1:] == times[:-1]) & (gids[1:] < gids[:-1])):
+            order = np.lexsort((gids, times))
+            times, gids = times[order], gids[order]
+        self._times, self._gids, self._sorted = times, gids, True
+
+    @property
+    def times(self) -> np.ndarray:
+        """Spike times in ms, in (time, gid) order."""
+        self._sort()
+        return self._times
+
+    @property
+    def gids(self) -> np.ndarray:
+        """The gid of each spike, in (time, gid) order."""
+        self._sort()
+        return self._gids
+
+    def __len__(self) -> int:
+        return self._times.size
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Spikes):
+            return NotImplemented
+        return np.array_equal(self.times, other.times) and np.array_equal(self.gids, other.gids)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Spikes({len(self)} spikes, {np.unique(self._gids).size} gids)"
+
+    def digest(self) -> str:
+        """A short hash of the sorted times and gids: equal spikes, equal digest."""
+        sha = hashlib.sha256(self.times.tobytes())
+        sha.update(self.gids.tobytes())
+        return sha.hexdigest()[:16]
+
+    def per_gid(self) -> dict[int, np.ndarray]:
+        """Spike times of each gid that fired, in time order.
+
+        Example::
+
+            spikes.per_gid()[0]   # array([ 2.35, 27.1 ])
+        """
+        order = np.argsort(self.gids, kind="stable")  # keeps time order within a gid
+        gids, starts = np.unique(self.gids[order], return_index=True)
+        trains = np.split(self.times[order], starts[1:])
+        return dict(zip(gids.tolist(), trains))
+
+    def save(self, path: str | os.PathLike, population: str = "default") -> None:
+        """Write ``.npz`` (``times``, ``gids``) or ``.h5`` in the SONATA spike layout:
+        ``/spikes/<population>/timestamps`` and ``node_ids``, sorted by time.
+
+        Example::
+
+            spikes.save("spikes.h5", population="ring")
+        """
+        path = os.fspath(path)
+        if path.endswith(".npz"):
+            np.savez(path, times=self.times, gids=self.gids)
+            return
+        if not path.endswith((".h5", ".hdf5")):
+            raise ValueError(f"{tag()} cannot save spikes to {path!r}: use a .npz or .h5 path")
+        h5py = _need("h5py", "hdf5", "save spikes to .h5")
+        with h5py.File(path, "w") as file:
+            group = file.create_group(f"spikes/{population}")
+            sorting = h5py.enum_dtype(SONATA_SORTING, basetype=np.uint8)
+            group.attrs.create("sorting", SONATA_SORTING["by_time"], dtype=sorting)
+            group.create_dataset("timestamps", data=self.times).attrs["units"] = "ms"
+            group.create_dataset("node_ids", data=self.gids.astype(np.uint64))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, population: str | None = None) -> Spikes:
+        """Read a file written by ``save`` (or any SONATA spike file; ``population`` may
+        be omitted when the file has only one).
+
+        Example::
+
+            Spikes.load("spikes.h5").per_gid()
+        """
+        path = os.fspath(path)
+        if path.endswith(".npz"):
+            with np.load(path) as data:
+                return cls(data["times"], data["gids"])
+        h5py = _need("h5py", "hdf5", "load spikes from .h5")
+        with h5py.File(path, "r") as file:
+            populations = sorted(file.get("spikes", {}))
+            if population is None and len(populations) == 1:
+                population = populations[0]
+            if population not in populations:
+                raise ValueError(
+                    f"{tag()} {path} has spike populations {populations}; choose one with "
+                    f"population=..."
+                )
+            group = file["spikes"][population]
+            return cls(group["timestamps"][()], group["node_ids"][()].astype(np.int64))
+
+    def raster(self, ax: Any = None, **scatter_kw: Any) -> Any:
+        """Draw a raster (time against gid) with matplotlib; returns the axes.
+
+        Example::
+
+            ax = spikes.raster()
+            ax.figure.savefig("raster.png")
+        """
+        if ax is None:
+            plt = _need("matplotlib.pyplot", "plot", "draw a raster")
+            _, ax = plt.subplots()
+        options = {"s": 4, "marker": "|", "color": "k"} | scatter_kw
+        ax.scatter(self.times, self.gids, **options)
+        ax.set_xlabel("time (ms)")
+        ax.set_ylabel("gid")
+        return ax
+
+
+def _need(module: str, extra: str, purpose: str) -> Any:
+    """Import an optional dependency, or say which parnrn extra provides it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        name = module.split(".")[0]
+        raise ImportError(
+            f"{tag()} {name} is needed to {purpose}: pip install 'parnrn[{extra}]' "
+            f"(or pip install {name})"
+        ) from exc

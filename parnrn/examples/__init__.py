@@ -1,0 +1,40 @@
+"""Runnable example models: ``python -m parnrn.examples.ring`` (or ``.brunel``), serial or
+under ``mpiexec -n N``; every rank count gives the same spikes and the same digest.
+
+Shared here: the command line every example takes and what it prints on rank 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def parser(description: str, ncell: int, tstop: float) -> argparse.ArgumentParser:
+    """``--ncell``, ``--tstop``, ``--save FILE``, ``--raster FILE`` and ``--progress``."""
+    cli = argparse.ArgumentParser(description=description)
+    cli.add_argument("--ncell", type=int, default=ncell, help="number of cells")
+    cli.add_argument("--tstop", type=float, default=tstop, help="simulated time (ms)")
+    cli.add_argument("--save", metavar="FILE", help="write the spikes (.npz or .h5)")
+    cli.add_argument("--raster", metavar="FILE", help="draw a raster plot (.png)")
+    cli.add_argument("--progress", action="store_true", help="show a progress bar")
+    return cli
+
+
+def report(spikes: Any, args: argparse.Namespace, name: str) -> None:
+    """On rank 0 (where ``spikes`` is not None): print the spike count and digest, then
+    save and plot as asked."""
+    if spikes is None:
+        return
+    print(f"{name}: {len(spikes)} spikes, digest {spikes.digest()}", flush=True)
+    if args.save:
+        spikes.save(args.save, population=name)
+        print(f"{name}: spikes saved to {args.save}", flush=True)
+    if args.raster:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display on cluster nodes
+        ax = spikes.raster()
+        ax.set_title(f"{name}: {args.ncell} cells, {len(spikes)} spikes")
+        ax.figure.savefig(args.raster, dpi=120)
+        print(f"{name}: raster written to {args.raster}", flush=True)
