@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -62,3 +63,19 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
         return "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))
 
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def emit(
+    title: str, headers: list[str], rows: list[list[str]], notes: list[str], data: dict
+) -> None:
+    """Print a benchmark's table (call on rank 0 only); with ``PARNRN_BENCH_JSON=path`` also
+    write it, and any raw ``data`` for plots, as JSON for ``scripts/bench/report``."""
+    print(title)
+    print(table(headers, rows))
+    for note in notes:
+        print(note)
+    path = os.environ.get("PARNRN_BENCH_JSON")
+    if path:
+        record = {"title": title, "headers": headers, "rows": rows, "notes": notes, **data}
+        with open(path, "w") as file:
+            json.dump(record, file, indent=1)

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import ensure_ranks, fmt_time, per_call, table  # noqa: E402
+from _common import emit, ensure_ranks, fmt_time, per_call  # noqa: E402
 
 ensure_ranks(2)
 
@@ -92,6 +92,20 @@ def time_methods(obj: object, pkl5_comm, pc) -> dict[str, float | None]:
     }
 
 
+def size_sweep(pkl5_comm, pc, patch_parallel) -> dict[str, list]:
+    """Seconds per broadcast of float64 arrays from 1 KB to 100 MB, for the plot."""
+    sizes = [1 << 10, 10 << 10, 100 << 10, MB, 10 * MB, 100 * MB]
+    sweep: dict[str, list] = {"bytes": sizes}
+    for nbytes in sizes:
+        array = np.ones(nbytes // 8)
+        times = time_methods(array, pkl5_comm, pc)
+        if patch_parallel is not None and nbytes <= 10 * MB:  # ~15 s at 100 MB
+            times["nrn-patch"] = time_patch(patch_parallel, array)
+        for method, seconds in times.items():
+            sweep.setdefault(method, []).append(seconds)
+    return sweep
+
+
 def main() -> None:
     rss_root, rss_receiver = rss_growth_100mb()
     h, pc = neuron_context()
@@ -112,15 +126,20 @@ def main() -> None:
         baseline = "comm.Bcast" if "array" in name else "comm.bcast"
         ratio = times["parnrn"] / times[baseline]
         rows.append([name, *map(fmt_time, times.values()), f"{ratio:.2f} x {baseline}"])
+    sweep = size_sweep(pkl5_comm, pc, patch_parallel)
     if rank == 0:
-        headers = ["payload", *times.keys(), "parnrn ratio"]
-        print(f"broadcast on {comm.Get_size()} ranks, seconds per call (best of 5 loops)")
-        print(table(headers, rows))
-        if patch_parallel is None:
-            print("nrn-patch not installed: pip install nrn-patch to include it")
-        print(
+        notes = [
             f"100 MB parnrn broadcast, peak RSS growth: root {rss_root:.1f} MB, "
             f"receiver {rss_receiver:.1f} MB"
+        ]
+        if patch_parallel is None:
+            notes.append("nrn-patch not installed: pip install nrn-patch to include it")
+        emit(
+            f"broadcast on {comm.Get_size()} ranks, time per call (best of 5 loops)",
+            ["payload", *times.keys(), "parnrn ratio"],
+            rows,
+            notes,
+            {"sweep": sweep},
         )
 
 

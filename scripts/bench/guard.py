@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import ensure_ranks, fmt_time, per_call, table  # noqa: E402
+from _common import emit, ensure_ranks, fmt_time, per_call  # noqa: E402
 
 ensure_ranks(2)
 
@@ -59,9 +59,13 @@ def main() -> None:
             ]
         )
     if rank == 0:
-        print(f"guard cost on {comm.Get_size()} ranks, time per call (best of 5 loops)")
-        headers = ["operation", "guarded", "unguarded", "raw mpi4py", "guard cost", "vs raw"]
-        print(table(headers, rows))
+        emit(
+            f"guard cost on {comm.Get_size()} ranks, time per call (best of 5 loops)",
+            ["operation", "guarded", "unguarded", "raw mpi4py", "guard cost", "vs raw"],
+            rows,
+            ["target: guard cost at most 10 us per collective"],
+            {},
+        )
 
 
 main()
