@@ -75,7 +75,8 @@ class ParallelContext:
         self.registry = GidRegistry()
         self.records = spikes.SpikeRecords()
         self.run_state = run.RunState()
-        self._transmitters: dict[int, Any] = {}  # gid -> NetCon given to cell()
+        # Strong references: NEURON aborts when a NetCon's source or target is freed.
+        self._transmitters: dict[int, tuple[Any, Any]] = {}  # gid -> (NetCon, source)
         self._receivers: list[tuple[Any, Any]] = []  # (NetCon, target), kept alive
         self._warned_late_gid = False
 
@@ -104,7 +105,9 @@ class ParallelContext:
 
     @property
     def min_delay(self) -> float | None:
-        """The global minimum NetCon delay (at most 10 ms), known after the first run."""
+        """The global minimum delay of the NetCons that receive spikes from another rank
+        (NEURON's spike-exchange interval; 10 ms at most, and on one rank), known after
+        the first run."""
         return self.run_state.min_delay
 
     # -- gids -------------------------------------------------------------------------
@@ -158,7 +161,8 @@ class ParallelContext:
                 f"{tag()} cell({gid}, ...): gid {gid} is not registered on this rank; call "
                 f"set_gid2node({gid}) on the rank that builds the cell first"
             )
-        return self._attach(gid, source, threshold, output, {})
+        nc = self._netcon(gid, source, threshold, {})
+        return self._cell(gid, nc, source, output)
 
     def register(
         self, gid: int, source: Any, threshold: float | None = -20, output: bool = True, **kw: Any
@@ -168,11 +172,12 @@ class ParallelContext:
         gid = as_gid(gid)
         self._claim(gid)
         try:
-            nc = self._attach(gid, source, threshold, output, kw, register=True)
+            nc = self._netcon(gid, source, threshold, kw)
         except BaseException:
-            self.registry.owned.discard(gid)
+            self.registry.owned.discard(gid)  # NEURON has not seen the gid yet
             raise
-        return nc
+        self._pc.set_gid2node(gid, self._rank)
+        return self._cell(gid, nc, source, output)
 
     def _claim(self, gid: int) -> None:
         self.registry.claim(gid)
@@ -184,9 +189,9 @@ class ParallelContext:
                 f"registering every gid"
             )
 
-    def _attach(
-        self, gid: int, source: Any, threshold: Any, output: bool, kw: dict, register=False
-    ) -> Any:
+    def _netcon(self, gid: int, source: Any, threshold: Any, kw: dict) -> Any:
+        """The NetCon that will detect the spikes of ``gid``: ``source`` itself if it is
+        one, else a new NetCon watching it."""
         nc = unwrap(source)
         sec = kw.pop("sec", None)
         if not isinstance(nc, self._NetCon):
@@ -204,10 +209,14 @@ class ParallelContext:
         _set_weight_delay(nc, kw.pop("weight", None), kw.pop("delay", None))
         if kw:
             raise ParallelConnectError(f"{tag()} gid {gid}: unknown NetCon options {sorted(kw)}")
-        if register:
-            self._pc.set_gid2node(gid, self._rank)
-        self._pc.cell(gid, nc, 1 if output else 0)
-        self._transmitters[gid] = nc
+        return nc
+
+    def _cell(self, gid: int, nc: Any, source: Any, output: bool) -> Any:
+        try:
+            self._pc.cell(gid, nc, 1 if output else 0)
+        except RuntimeError as exc:
+            raise ParallelConnectError(f"{tag()} cell({gid}, {source!r}) failed: {exc}") from exc
+        self._transmitters[gid] = (nc, source)
         return nc
 
     def gid_connect(

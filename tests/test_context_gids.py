@@ -1,0 +1,171 @@
+"""gid validation, distribution strategies and the run-time gid check, on one rank."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from parnrn import GidError, configure, p
+from parnrn.context import gids
+from parnrn.log import logger
+
+
+class ListHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def pc():
+    parallel = p.parallel
+    parallel.gid_clear()
+    yield parallel
+    parallel.gid_clear()
+
+
+@pytest.fixture
+def logged():
+    handler = ListHandler()
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+def test_round_robin_and_block():
+    assert gids.distribute(range(10), 1, 3).tolist() == [1, 4, 7]
+    assert gids.distribute(range(10), 0, 3, "block").tolist() == [0, 1, 2, 3]
+    assert gids.distribute(range(10), 2, 3, "block").tolist() == [7, 8, 9]
+    assert gids.distribute(np.array([5, 9]), 2, 3).tolist() == []
+    assert gids.distribute(range(4), 0, 1).dtype == np.int64
+
+
+def test_balanced_is_greedy_lpt_and_a_partition():
+    weights = [5, 1, 4, 3, 3, 2]
+    shares = [gids.distribute(range(6), r, 2, "balanced", weights).tolist() for r in range(2)]
+    # heaviest first to the least loaded rank: 5->0, 4->1, 3->1, 3->0, 2->1 (7 vs 8), 1->0
+    assert shares == [[0, 1, 4], [2, 3, 5]]
+    loads = [sum(weights[g] for g in share) for share in shares]
+    assert loads == [9, 9]
+
+
+@pytest.mark.parametrize("strategy", ["round_robin", "block", "balanced"])
+@pytest.mark.parametrize("size", [1, 2, 3, 7])
+def test_every_strategy_partitions(strategy, size):
+    items = np.arange(100, 137)
+    weights = np.linspace(1, 3, items.size)
+    shares = [gids.distribute(items, r, size, strategy, weights) for r in range(size)]
+    assert sorted(np.concatenate(shares).tolist()) == items.tolist()
+
+
+def test_distribute_errors_name_rank_and_cause(pc):
+    with pytest.raises(ValueError, match=r"^\[rank 0/1\] unknown distribution strategy 'x'"):
+        pc.distribute(range(3), strategy="x")
+    with pytest.raises(ValueError, match=r"^\[rank 0/1\] strategy 'balanced' needs weights"):
+        pc.distribute(range(3), strategy="balanced")
+    with pytest.raises(ValueError, match=r"^\[rank 0/1\] 'balanced' needs one finite"):
+        pc.distribute(range(3), strategy="balanced", weights=[1, -1, 2])
+    assert pc.distribute(range(3)).tolist() == [0, 1, 2]
+
+
+def test_as_gid():
+    assert gids.as_gid(np.int32(4)) == 4
+    assert gids.as_gid(3.0) == 3
+    with pytest.raises(GidError, match=r"^\[rank 0/1\] gid must be a non-negative integer, not -1"):
+        gids.as_gid(-1)
+    with pytest.raises(GidError, match=r"^\[rank 0/1\] gid must be .* not 2.5"):
+        gids.as_gid(2.5)
+
+
+def test_duplicate_gid_is_refused_before_neuron(pc):
+    pc.set_gid2node(3)
+    with pytest.raises(GidError, match=r"^\[rank 0/1\] gid 3 is already registered on this rank"):
+        pc.set_gid2node(3, 0)
+    with pytest.raises(GidError, match=r"^\[rank 0/1\] gid 3 is already registered"):
+        p.ParallelCon(p.IntFire1(), 3)
+    assert pc.gid_exists(3)
+
+
+def test_set_gid2node_elsewhere_and_unknown_rank(pc):
+    with pytest.raises(GidError, match=r"^\[rank 0/1\] set_gid2node\(4, 5\): rank 5 does not"):
+        pc.set_gid2node(4, 5)
+    assert not pc.gid_exists(4)
+
+
+def test_cell_on_unowned_gid(pc):
+    with pytest.raises(GidError, match=r"^\[rank 0/1\] cell\(8, \.\.\.\): gid 8 is not registered"):
+        pc.cell(8, p.IntFire1())
+    assert not pc.gid_exists(8)
+
+
+def test_register_after_connect_is_refused(pc):
+    cell = p.IntFire1()
+    p.ParallelCon(2, cell, weight=0.1, delay=1)
+    with pytest.raises(GidError, match=r"^\[rank 0/1\] gid 2 cannot be registered on this rank"):
+        p.ParallelCon(p.IntFire1(), 2)
+
+
+def test_missing_source_warns_on_rank_0(pc, logged):
+    cell = p.IntFire1()
+    p.ParallelCon(cell, 0)
+    target = p.IntFire1()
+    p.ParallelCon(0, target, weight=0.5, delay=1)
+    p.ParallelCon(41, target, weight=0.5, delay=1)
+    p.run(5)
+    assert len(logged) == 1
+    assert "1 gid problem(s)" in logged[0]
+    assert "gid 41 has receivers on rank(s) 0 but no rank registered it" in logged[0]
+
+
+def test_check_runs_again_only_after_changes(pc, logged):
+    p.ParallelCon(7, p.IntFire1(), delay=1)
+    p.run(1)
+    p.run(2)
+    assert len(logged) == 1
+    p.ParallelCon(8, p.IntFire1(), delay=1)
+    p.run(3)
+    assert len(logged) == 2 and "gid 7" in logged[1] and "gid 8" in logged[1]
+
+
+def test_strict_run_raises(pc):
+    p.ParallelCon(9, p.IntFire1(), delay=1)
+    with pytest.raises(GidError, match=r"^\[rank 0/1\] 1 gid problem\(s\).*\n  gid 9 has"):
+        p.run(1, strict=True)
+
+
+def test_strict_setting_raises(pc):
+    p.ParallelCon(10, p.IntFire1(), delay=1)
+    configure(strict=True)
+    try:
+        with pytest.raises(GidError, match=r"gid 10 has receivers on rank\(s\) 0"):
+            p.run(1)
+    finally:
+        configure(strict=False)
+
+
+def test_report_is_limited_but_counts_all(pc):
+    target = p.IntFire1()
+    for gid in range(100, 125):
+        p.ParallelCon(gid, target, delay=1)
+    with pytest.raises(GidError) as caught:
+        p.run(1, strict=True)
+    message = str(caught.value)
+    assert message.startswith("[rank 0/1] 25 gid problem(s)")
+    assert "gid 109 has" in message and "gid 110 has" not in message
+    assert "... and 15 more" in message
+
+
+def test_duplicates_found_by_problems():
+    found, total = gids._problems(
+        [np.array([1, 2, 3]), np.array([3, 4]), np.array([3, 1])],
+        [np.array([5]), np.array([], dtype=np.int64), np.array([4, 5])],
+    )
+    assert total == 3
+    assert found == [(gids.DUPLICATE, 1, (0, 2)), (gids.DUPLICATE, 3, (0, 1, 2)),
+                     (gids.MISSING, 5, (0, 2))]  # fmt: skip
+    assert gids._describe(found[1]) == "gid 3 is registered on ranks 0, 1, 2"
