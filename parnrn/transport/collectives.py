@@ -135,14 +135,16 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
         comm, "broadcast", root, blob=blob, nbufs=nbufs, plain=plain,
         error=error, error_class=BroadcastError,
     )  # fmt: skip
-    head = headers[root]
     if is_root:
-        if not head.whole_inline():
+        if len(blob) > guard.INLINE_CAPACITY:
             _bcast_bytes(comm, blob, root)
         for buffer in payload.buffers:
             _bcast_bytes(comm, buffer, root)
-        result, error = obj, None
-    elif head.nbufs == 0 and head.whole_inline():
+        if not plain:
+            guard.agree(comm, "broadcast", None, BroadcastError, root)
+        return obj
+    head = headers[root]
+    if head.nbufs == 0 and head.whole_inline():
         try:  # the common small case: nothing more to receive
             result, error = loads(head.inline, []), None
         except Exception as exc:
