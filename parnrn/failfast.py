@@ -23,6 +23,7 @@ import atexit
 import builtins
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -30,13 +31,17 @@ import traceback
 from datetime import datetime, timezone
 from typing import Any, NoReturn
 
-from .errors import ParallelError
+from .errors import CollectiveMismatchError, ParallelError
 
 SIGINT_STATUS = 130  # 128 + SIGINT, as shells and mpi4py report an interrupted program
 # A rank failing only because another rank failed waits this long before aborting, so
 # that the rank where the failure started reports it first.
 CONSEQUENCE_GRACE = 0.5
 
+# How guard's mismatch message names a rank that was in the exit agreement.
+_ENDED_RANK = re.compile(r"rank (\d+) in exit\(")
+
+OUTPUT_GRACE = 0.1
 _runtime: Any = None
 _pid = 0
 _real_sys_exit = sys.exit
@@ -131,6 +136,9 @@ def abort(reason: str, detail: str, code: int, exc: BaseException | None = None)
         except (OSError, ValueError, AttributeError):
             pass
     os.write(2, (message + "".join(f"{prefix} {line}\n" for line in lines)).encode())
+    # mpiexec acts on the abort request as soon as it arrives and may drop output still
+    # in the pipe: give it a moment to forward ours first.
+    time.sleep(OUTPUT_GRACE)
     MPI = _runtime.MPI
     if not MPI.Is_finalized():
         MPI.COMM_WORLD.Abort(code)
@@ -177,6 +185,9 @@ def write_record(
 
 
 def _is_consequence(exc: BaseException) -> bool:
+    """Whether ``exc`` only reports that another rank failed or ended early."""
+    if isinstance(exc, CollectiveMismatchError):
+        return any(int(rank) != _runtime.rank for rank in _ENDED_RANK.findall(str(exc)))
     return (
         isinstance(exc, ParallelError) and bool(exc.failures) and _runtime.rank not in exc.failures
     )
@@ -230,7 +241,7 @@ def _at_exit() -> None:
         status, stack = _requested_exit
         code = exit_status(SystemExit(status))
         if code:
-            abort(f"sys.exit({status!r})", stack, code)
+            abort(f"sys.exit({status!r})", stack, code, SystemExit(status))
     _agree_on_exit("the end of the program", "")
 
 

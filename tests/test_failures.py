@@ -1,0 +1,244 @@
+"""The failure-mode matrix: every way one rank can fail must end the whole job quickly,
+with a non-zero status, naming the rank and the cause. Never a hang, never a silent
+success.
+
+Each row launches a small script from ``tests/scenarios`` under ``mpiexec`` (in a
+subprocess with a bounded timeout; its whole process group is killed on expiry) on 2 and 3
+ranks, with the failing rank first and last, run as ``python script.py`` and, where it
+adds something, as ``python -m parnrn script.py``. The scenario prints ``@fail <time>``
+just before failing; the time from there to ``mpiexec`` returning is checked and the worst
+is printed at the end of the module.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+SCENARIOS = os.path.join(os.path.dirname(__file__), "scenarios")
+MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+if not os.path.exists(MPIEXEC):
+    MPIEXEC = shutil.which("mpiexec") or MPIEXEC
+HANG_LIMIT = 60.0  # seconds before a launch counts as a hang
+EXIT_LIMIT = 2.0  # seconds from the failure to mpiexec returning
+ALWAYS = "always"  # Row.status: any non-zero status
+
+pytestmark = pytest.mark.skipif(not os.path.exists(MPIEXEC), reason="mpiexec not found")
+
+
+@dataclass
+class Row:
+    """One failure mode. ``expect`` are regular expressions the output must match, with
+    ``{bad}`` (the failing rank) and ``{n}`` filled in; ``every_rank`` must match once per
+    rank with ``{r}`` filled in. ``status`` is the exit status (None: any non-zero)."""
+
+    script: str
+    mode: str
+    status: int | None
+    expect: list[str]
+    every_rank: list[str] = field(default_factory=list)
+    record: str | None = None  # exception type in the failing rank's error record
+    runner: str = "both"  # "python", "runner" or "both"
+    per_rank: bool = True  # vary the failing rank (False: every rank fails alike)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+FAILED = r"\[rank {bad}/{n}\] parnrn: rank {bad} failed: "
+ROWS = {
+    "uncaught exception": Row(
+        "exits.py", "raise", 1,
+        [FAILED + "unhandled ValueError", r"ValueError: scenario failure on rank {bad}"],
+        record="ValueError",
+    ),
+    "KeyboardInterrupt": Row(
+        "exits.py", "keyboard", 130, [FAILED + "unhandled KeyboardInterrupt"],
+        record="KeyboardInterrupt", runner="python",
+    ),
+    "sys.exit(3)": Row(
+        "exits.py", "sys_exit", 3, [FAILED + r"(sys\.exit|SystemExit)\(3\)"], record="SystemExit",
+    ),
+    "raise SystemExit(4)": Row(
+        "exits.py", "raise_system_exit", 4, [FAILED + r"SystemExit\(4\)"], runner="runner",
+        record="SystemExit",
+    ),
+    "sys.exit(0) early": Row(
+        "exits.py", "exit_zero", 1,
+        [FAILED + "reached the end of the program while other ranks had not",
+         r"rank {bad} in exit"],
+    ),
+    "os._exit(0)": Row(
+        "exits.py", "os_exit_zero", 1,
+        [FAILED + r"reached os\._exit\(0\) while other ranks had not", r"rank {bad} in exit"],
+    ),
+    "SIGKILL": Row(
+        "exits.py", "sigkill", None, [r"Killed \(signal 9\)", r"PID {pid} "], runner="python",
+    ),
+    "unpicklable broadcast": Row(
+        "transport_errors.py", "broadcast_unpicklable", 1,
+        [FAILED + "unhandled BroadcastError"],
+        every_rank=[r"rank {r} caught BroadcastError: .*rank {bad} \(root\): TypeError: "
+                    r"cannot pickle"],
+        record="BroadcastError", runner="python",
+    ),
+    "unpicklable gather": Row(
+        "transport_errors.py", "gather_unpicklable", 1, [],
+        every_rank=[r"rank {r} caught TransportError: .*rank {bad}( \(root\))?: TypeError: cannot pickle"],
+        runner="python",
+    ),
+    "mismatched collectives": Row(
+        "transport_errors.py", "mismatch", 1, [],
+        every_rank=[r"rank {r} caught CollectiveMismatchError: .*rank {bad} in gather"],
+        runner="python",
+    ),
+    "rank never arrives": Row(
+        "transport_errors.py", "never_arrives", 1,
+        [r"caught CollectiveTimeoutError: .*rank\(s\) {bad} never arrived",
+         r"parnrn: rank \d+ failed: unhandled CollectiveTimeoutError"],
+        runner="python",
+    ),
+    "exception in collective()": Row(
+        "transport_errors.py", "collective_block", 1,
+        [FAILED + "unhandled ValueError"],
+        every_rank=[r"rank {r} caught (ValueError|RemoteRankError): .*"
+                    r"(rank {bad}: ValueError: )?scenario failure on rank {bad}"],
+        record="ValueError",
+    ),
+    "nhost disagrees": Row(
+        "nrn_errors.py", "nhost_mismatch", 1,
+        [r"parnrn: rank \d+ failed: unhandled MPIConfigError",
+         r"NEURON sees 1 rank\(s\) but MPI has {n}"],
+        per_rank=False, runner="python", env={"MPI_LIB_NRN_PATH": "not-an-mpi-library.so"},
+    ),
+    "hoc error caught": Row(
+        "nrn_errors.py", "hoc_caught", 0,
+        [r"caught: \[rank {bad}/{n}\] NEURON error in gid_connect: .*\n.*"
+         r"arg 2 must be a point process"],
+        every_rank=[r"rank {r} finished"], runner="python",
+    ),
+    "hoc error uncaught": Row(
+        "nrn_errors.py", "hoc_uncaught", 1,
+        [FAILED + "unhandled RuntimeError", r"arg 2 must be a point process"],
+        record="RuntimeError",
+    ),
+    "exception in psolve event": Row(
+        "nrn_errors.py", "psolve_event", 1,
+        [FAILED + "unhandled RuntimeError", r"ValueError: event callback failed on rank {bad}"],
+        record="RuntimeError",
+    ),
+    "stuck in pc.barrier (watchdog)": Row(
+        "nrn_errors.py", "barrier_stuck", None,
+        [r"\[rank (\d+)/{n}\] parnrn: rank \1 failed: pc\.barrier exceeded timeout 1 s",
+         r"File .*nrn_errors\.py"],
+        runner="python",
+    ),
+}  # fmt: skip
+
+
+def _cases():
+    for name, row in ROWS.items():
+        launchers = ["python", "runner"] if row.runner == "both" else [row.runner]
+        for n in (2, 3):
+            for bad in ("0", "last") if row.per_rank else ("0",):
+                for launcher in launchers:
+                    case_id = f"{name}-n{n}-{'rank' + bad if row.per_rank else 'all'}-{launcher}"
+                    yield pytest.param(name, n, bad, launcher, id=case_id)
+
+
+@pytest.fixture(scope="module")
+def timings(request):
+    """Time from failure to job end, per case; the worst is reported at the end."""
+    times: dict[str, float] = {}
+    yield times
+    if times:
+        worst = max(times, key=times.get)
+        median = sorted(times.values())[len(times) // 2]
+        line = (
+            f"failure matrix: {len(times)} runs, worst time from failure to exit "
+            f"{times[worst]:.2f} s ({worst}), median {median:.2f} s"
+        )
+        capture = request.config.pluginmanager.getplugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            print("\n" + line)
+
+
+def launch(args: list[str], env: dict[str, str], limit: float = HANG_LIMIT):
+    """Run ``args``; on a hang kill its whole process group and fail the test."""
+    started = time.monotonic()
+    process = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        output, _ = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        pytest.fail(f"HANG: {' '.join(args)} still running after {limit} s:\n{output}")
+    return process.returncode, output, time.time(), time.monotonic() - started
+
+
+def child_env(tmp_path, extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARNRN_", "PMI_"))}
+    env["PARNRN_ERROR_DIR"] = str(tmp_path / "errors")
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize("name, n, bad, launcher", list(_cases()))
+def test_failure_mode(name, n, bad, launcher, tmp_path, timings):
+    row = ROWS[name]
+    runner = ["-m", "parnrn"] if launcher == "runner" else []
+    script = os.path.join(SCENARIOS, row.script)
+    args = [MPIEXEC, "-n", str(n), sys.executable, *runner, script, row.mode, bad]
+    status, output, ended, _ = launch(args, child_env(tmp_path, row.env))
+    context = f"{' '.join(args)}\nexit status {status}; output:\n{output}"
+
+    if row.status is None:
+        assert status != 0, f"silent success: {context}"
+    else:
+        assert status == row.status, context
+    bad_rank = n - 1 if bad == "last" else int(bad)
+    pids = dict(re.findall(r"rank (\d+) pid (\d+)\n", output))
+    fields = {"bad": bad_rank, "n": n, "pid": pids.get(str(bad_rank), "?")}
+    for pattern in row.expect:
+        assert re.search(pattern.format(**fields), output), f"no {pattern!r} in {context}"
+    for pattern in row.every_rank:
+        for r in range(n):
+            if row.mode == "never_arrives" and r == bad_rank:
+                continue
+            expected = pattern.format(r=r, **fields)
+            assert re.search(expected, output), f"no {expected!r} in {context}"
+    if row.record:
+        with open(tmp_path / "errors" / f"rank{bad_rank}.json") as file:
+            record = json.load(file)
+        assert (record["rank"], record["size"], record["type"]) == (bad_rank, n, row.record)
+        assert record["traceback"] and record["host"] and record["time"] <= ended
+
+    if row.status == 0:
+        return
+    fail_times = [float(t) for t in re.findall(r"@fail (\d+\.\d{6})", output)]
+    assert fail_times, context
+    time_to_exit = ended - min(fail_times)
+    timings[f"{name}, n={n}, rank {bad}, {launcher}"] = time_to_exit
+    assert time_to_exit < EXIT_LIMIT, f"took {time_to_exit:.2f} s to end: {context}"
+
+
+def test_clean_run_succeeds_with_both_launchers(tmp_path):
+    """The control: nothing fails, every rank finishes, status 0, no error record."""
+    script = os.path.join(SCENARIOS, "exits.py")
+    for runner in ([], ["-m", "parnrn"]):
+        args = [MPIEXEC, "-n", "3", sys.executable, *runner, script, "none", "0"]
+        status, output, _, _ = launch(args, child_env(tmp_path, {}))
+        assert status == 0, output
+        assert all(f"rank {r} finished" in output for r in range(3)), output
+        assert "parnrn:" not in output, output
+    assert not (tmp_path / "errors").exists()
