@@ -91,7 +91,8 @@ ROWS = {
     ),
     "unpicklable gather": Row(
         "transport_errors.py", "gather_unpicklable", 1, [],
-        every_rank=[r"rank {r} caught TransportError: .*rank {bad}( \(root\))?: TypeError: cannot pickle"],
+        every_rank=[r"rank {r} caught TransportError: .*rank {bad}( \(root\))?: TypeError: "
+                    r"cannot pickle"],
         runner="python",
     ),
     "mismatched collectives": Row(
@@ -133,6 +134,12 @@ ROWS = {
         "nrn_errors.py", "psolve_event", 1,
         [FAILED + "unhandled RuntimeError", r"ValueError: event callback failed on rank {bad}"],
         record="RuntimeError",
+    ),
+    "stuck in psolve (watchdog)": Row(
+        "nrn_errors.py", "psolve_stuck", None,
+        [r"\[rank (\d+)/{n}\] parnrn: rank \1 failed: psolve exceeded timeout 1 s",
+         r"File .*parnrn/context/run\.py"],
+        runner="python",
     ),
     "stuck in pc.barrier (watchdog)": Row(
         "nrn_errors.py", "barrier_stuck", None,

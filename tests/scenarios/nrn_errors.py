@@ -35,21 +35,25 @@ elif mode == "barrier_stuck":
     failing_now(delay=1.0)
     with watchdog("pc.barrier"):
         pc.barrier()
-elif mode == "psolve_event":
-    soma = h.Section(name="soma")
+elif mode in ("psolve_event", "psolve_stuck"):
+    from parnrn import p
+
+    if mode == "psolve_stuck":
+        parnrn.configure(timeout=1.0)
+    soma = p.Section(name="soma")
     soma.insert("hh")
-    pc.set_gid2node(rt.rank, rt.rank)
-    pc.cell(rt.rank, h.NetCon(soma(0.5)._ref_v, None, sec=soma))
-    pc.set_maxstep(1)
+    p.ParallelCon(soma, rt.rank)
 
     def callback():
-        if rt.rank == bad:
-            failing_now()
-            raise ValueError(f"event callback failed on rank {rt.rank}")
+        if rt.rank != bad:
+            return
+        if mode == "psolve_stuck":  # the others wait for it in the spike exchange
+            failing_now(delay=1.0)
+            time.sleep(60)
+        failing_now()
+        raise ValueError(f"event callback failed on rank {rt.rank}")
 
-    handler = h.FInitializeHandler(lambda: h.CVode().event(2.0, callback))
-    h.finitialize(-65)
-    with watchdog("psolve"):
-        pc.psolve(10)
+    handler = p.FInitializeHandler(lambda: p.CVode().event(2.0, callback))
+    p.run(10)
 else:
     sys.exit(f"unknown mode {mode}")
