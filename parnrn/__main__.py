@@ -25,7 +25,7 @@ from typing import Any
 
 from . import failfast, runtime
 
-USAGE = __doc__.split("Usage::")[1].split("\n\n")[0]
+USAGE = "\n" + __doc__.split("Usage::\n\n")[1].split("\n\n")[0]
 # Frames of the runner itself, left out of the tracebacks users see.
 _RUNNER_FILES = (os.path.abspath(__file__), runpy.__file__, "<frozen runpy>")
 

@@ -1,0 +1,113 @@
+"""``python -m parnrn``: the runner (script, ``-m module``, ``-c code``) and ``doctor``,
+serial and under ``mpiexec`` (bounded by a timeout; the process group is killed on
+expiry)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+if not os.path.exists(MPIEXEC):
+    MPIEXEC = shutil.which("mpiexec") or MPIEXEC
+needs_mpiexec = pytest.mark.skipif(not os.path.exists(MPIEXEC), reason="mpiexec not found")
+
+SHOW = "import sys; print('name', __name__, 'argv', sys.argv[1:])"
+
+
+def run(args: list[str], cwd=None, env_extra=None, limit: float = 60) -> tuple[int, str]:
+    """Run ``args`` with a bounded time; return (status, stdout and stderr)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARNRN_", "PMI_"))}
+    env.update(env_extra or {})
+    process = subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        output, _ = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        pytest.fail(f"HANG: {args} still running after {limit} s:\n{output}")
+    return process.returncode, output
+
+
+def parnrn(*args: str, **kwargs) -> tuple[int, str]:
+    return run([sys.executable, "-m", "parnrn", *args], **kwargs)
+
+
+def test_help_and_usage_errors():
+    status, output = parnrn("--help")
+    assert status == 0 and "python -m parnrn doctor" in output
+    status, output = parnrn()
+    assert status == 2 and "usage:" in output
+    status, output = parnrn("-m")
+    assert status == 2 and "-m needs an argument" in output
+
+
+def test_runs_a_script_as_main_with_its_arguments(tmp_path):
+    (tmp_path / "show.py").write_text(SHOW)
+    status, output = parnrn(str(tmp_path / "show.py"), "a", "--b")
+    assert status == 0, output
+    assert "name __main__ argv ['a', '--b']" in output
+
+
+def test_runs_a_module_and_a_command(tmp_path):
+    (tmp_path / "shown.py").write_text(SHOW)
+    status, output = parnrn("-m", "shown", "x", cwd=tmp_path, env_extra={"PYTHONPATH": "."})
+    assert status == 0 and "name __main__ argv ['x']" in output, output
+    status, output = parnrn("-c", SHOW, "y")
+    assert status == 0 and "name __main__ argv ['y']" in output, output
+
+
+def test_serial_failures_keep_their_status_and_hide_the_runner(tmp_path):
+    (tmp_path / "fail.py").write_text("raise ValueError('serial failure')\n")
+    status, output = parnrn(str(tmp_path / "fail.py"))
+    assert status == 1 and "ValueError: serial failure" in output
+    assert "runpy" not in output and "__main__.py" not in output, output
+    status, output = parnrn("-c", "import sys; sys.exit(5)")
+    assert status == 5, output
+
+
+@needs_mpiexec
+def test_mpi_module_failure_aborts_every_rank(tmp_path):
+    (tmp_path / "failing.py").write_text(
+        "from mpi4py import MPI\n"
+        "if MPI.COMM_WORLD.Get_rank() == 1:\n"
+        "    raise SystemExit('module failed')\n"
+        "MPI.COMM_WORLD.Barrier()\n"
+    )
+    args = [MPIEXEC, "-n", "2", sys.executable, "-m", "parnrn", "-m", "failing"]
+    status, output = run(args, cwd=tmp_path, env_extra={"PYTHONPATH": "."})
+    assert status == 1, output
+    assert "[rank 1/2] parnrn: rank 1 failed: SystemExit('module failed')" in output
+
+
+def test_doctor_serial():
+    status, output = parnrn("doctor")
+    assert status == 0, output
+    for expected in ("MPI:", "library:", "thread level:", "NEURON:", "agree:        yes"):
+        assert expected in output
+
+
+@needs_mpiexec
+def test_doctor_under_mpiexec():
+    status, output = run([MPIEXEC, "-n", "2", sys.executable, "-m", "parnrn", "doctor"])
+    assert status == 0, output
+    assert "ranks:        2" in output and "NEURON nhost: 2, 2" in output
+    assert "NEURON's MPI: " in output and "libnrnmpi" in output
+    assert output.count("parnrn doctor") == 1  # rank 0 reports for all
+
+
+@needs_mpiexec
+def test_doctor_reports_a_mismatch_with_nonzero_status():
+    args = [MPIEXEC, "-n", "2", sys.executable, "-m", "parnrn", "doctor"]
+    status, output = run(args, env_extra={"MPI_LIB_NRN_PATH": "not-an-mpi-library.so"})
+    assert status != 0, output
+    assert "agree:        NO" in output
+    assert "problem on rank(s) 0, 1: MPIConfigError: NEURON sees 1 rank(s) but MPI has 2" in output
