@@ -9,7 +9,10 @@ run, then ``psolve``. Later runs continue from the current time, like ``continue
 
 from __future__ import annotations
 
+import gc
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,14 +48,34 @@ def run(
     strict: bool | None = None,
 ) -> None:
     """Run (or continue) the simulation to ``tstop`` ms on every rank. Collective."""
-    prepare(parallel, strict)
-    if not parallel.run_state.initialized:
-        finitialize(parallel, v_init)
-    if progress:
-        _psolve_with_progress(parallel, tstop)
-    else:
-        with watchdog("psolve"):
-            parallel.__neuron__().psolve(tstop)
+    with _collection_paused(collect_first=not parallel.run_state.initialized):
+        prepare(parallel, strict)
+        if not parallel.run_state.initialized:
+            finitialize(parallel, v_init)
+        if progress:
+            _psolve_with_progress(parallel, tstop)
+        else:
+            with watchdog("psolve"):
+                parallel.__neuron__().psolve(tstop)
+
+
+@contextmanager
+def _collection_paused(collect_first: bool) -> Iterator[None]:
+    """No Python garbage collection during a run.
+
+    Collecting a forgotten (cyclic) Section or point process changes the model under the
+    events NEURON has queued, which ends in an assertion abort in the next psolve. Such
+    garbage is collected before a run that initializes, and never during one.
+    """
+    if collect_first:
+        gc.collect()
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def prepare(parallel: ParallelContext, strict: bool | None = None) -> None:
@@ -67,7 +90,9 @@ def prepare(parallel: ParallelContext, strict: bool | None = None) -> None:
     if changed:
         _report(*gids.check(parallel.comm, registry), settings.strict if strict is None else strict)
     with watchdog("set_maxstep"):
-        state.min_delay = float(pc.set_maxstep(10))
+        min_delay = float(pc.set_maxstep(10))
+    # NEURON answers with this rank's minimum; the exchange interval is the global one.
+    state.min_delay = min_delay if parallel.size == 1 else parallel.allreduce(min_delay, "min")
     if transfer:
         with watchdog("setup_transfer"):
             pc.setup_transfer()
