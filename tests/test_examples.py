@@ -1,0 +1,61 @@
+"""The example models launched with mpiexec: the same digest for 1, 2 and 3 ranks, and the
+files they write. Every launch runs under a timeout, so a hang fails instead of blocking."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from parnrn import Spikes
+
+MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+TIMEOUT = 240
+
+
+def launch(ranks: int, example: str, *args: str, cwd=None) -> str:
+    command = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", f"parnrn.examples.{example}"]
+    done = subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def digest(stdout: str, example: str) -> tuple[int, str]:
+    found = re.search(rf"^{example}: (\d+) spikes, digest ([0-9a-f]{{16}})$", stdout, re.M)
+    assert found, stdout
+    return int(found[1]), found[2]
+
+
+@pytest.mark.parametrize(
+    ("example", "args"),
+    [
+        ("ring", ["--ncell", "24", "--tstop", "80"]),
+        ("brunel", ["--ncell", "400", "--tstop", "100"]),
+    ],
+)
+def test_same_digest_on_1_2_3_ranks(example, args):
+    results = {ranks: digest(launch(ranks, example, *args), example) for ranks in (1, 2, 3)}
+    count, _ = results[1]
+    assert count > 40
+    assert results[2] == results[1] and results[3] == results[1], results
+
+
+def test_ring_writes_raster_and_spikes(tmp_path):
+    out = launch(2, "ring", "--raster", "raster.png", "--save", "ring.h5", cwd=tmp_path)
+    count, expected = digest(out, "ring")
+    assert (tmp_path / "raster.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = Spikes.load(tmp_path / "ring.h5", population="ring")
+    assert len(saved) == count and saved.digest() == expected
+
+
+def test_brunel_saves_npz_and_seed_matters(tmp_path):
+    first = launch(2, "brunel", "--ncell", "200", "--tstop", "50", "--save", "b.npz", cwd=tmp_path)
+    count, expected = digest(first, "brunel")
+    assert Spikes.load(tmp_path / "b.npz").digest() == expected
+    other = launch(1, "brunel", "--ncell", "200", "--tstop", "50", "--seed", "2")
+    assert digest(other, "brunel")[1] != expected
