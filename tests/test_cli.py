@@ -1,40 +1,23 @@
 """``python -m parnrn``: the runner (script, ``-m module``, ``-c code``) and ``doctor``,
-serial and under ``mpiexec`` (bounded by a timeout; the process group is killed on
-expiry)."""
+serial and under ``mpiexec`` (bounded by a timeout: ``conftest.run_bounded``)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
 import sys
 
 import pytest
+from conftest import MPIEXEC, run_bounded
 
-MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-if not os.path.exists(MPIEXEC):
-    MPIEXEC = shutil.which("mpiexec") or MPIEXEC
-needs_mpiexec = pytest.mark.skipif(not os.path.exists(MPIEXEC), reason="mpiexec not found")
+needs_mpiexec = pytest.mark.skipif(not shutil.which(MPIEXEC), reason="mpiexec not found")
 
 SHOW = "import sys; print('name', __name__, 'argv', sys.argv[1:])"
 
 
-def run(args: list[str], cwd=None, env_extra=None, limit: float = 60) -> tuple[int, str]:
-    """Run ``args`` with a bounded time; return (status, stdout and stderr)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PARNRN_", "PMI_"))}
-    env.update(env_extra or {})
-    process = subprocess.Popen(
-        args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True,
-    )  # fmt: skip
-    try:
-        output, _ = process.communicate(timeout=limit)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
-        pytest.fail(f"HANG: {args} still running after {limit} s:\n{output}")
-    return process.returncode, output
+def run(args: list[str], env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run ``args`` bounded by a timeout; return (status, stdout and stderr)."""
+    done = run_bounded(args, 60, env)
+    return done.returncode, done.output
 
 
 def parnrn(*args: str, **kwargs) -> tuple[int, str]:
@@ -59,7 +42,7 @@ def test_runs_a_script_as_main_with_its_arguments(tmp_path):
 
 def test_runs_a_module_and_a_command(tmp_path):
     (tmp_path / "shown.py").write_text(SHOW)
-    status, output = parnrn("-m", "shown", "x", cwd=tmp_path, env_extra={"PYTHONPATH": "."})
+    status, output = parnrn("-m", "shown", "x", env={"PYTHONPATH": str(tmp_path)})
     assert status == 0 and "name __main__ argv ['x']" in output, output
     status, output = parnrn("-c", SHOW, "y")
     assert status == 0 and "name __main__ argv ['y']" in output, output
@@ -83,7 +66,7 @@ def test_mpi_module_failure_aborts_every_rank(tmp_path):
         "MPI.COMM_WORLD.Barrier()\n"
     )
     args = [MPIEXEC, "-n", "2", sys.executable, "-m", "parnrn", "-m", "failing"]
-    status, output = run(args, cwd=tmp_path, env_extra={"PYTHONPATH": "."})
+    status, output = run(args, env={"PYTHONPATH": str(tmp_path)})
     assert status == 1, output
     assert "[rank 1/2] parnrn: rank 1 failed: SystemExit('module failed')" in output
 
@@ -107,7 +90,7 @@ def test_doctor_under_mpiexec():
 @needs_mpiexec
 def test_doctor_reports_a_mismatch_with_nonzero_status():
     args = [MPIEXEC, "-n", "2", sys.executable, "-m", "parnrn", "doctor"]
-    status, output = run(args, env_extra={"MPI_LIB_NRN_PATH": "not-an-mpi-library.so"})
+    status, output = run(args, env={"MPI_LIB_NRN_PATH": "not-an-mpi-library.so"})
     assert status != 0, output
     assert "agree:        NO" in output
     assert "problem on rank(s) 0, 1: MPIConfigError: NEURON sees 1 rank(s) but MPI has 2" in output

@@ -9,7 +9,6 @@ from _scenario import failing_now, setup
 from parnrn.transport import broadcast
 
 rt, mode, bad = setup()
-print(f"rank {rt.rank} pid {os.getpid()}", flush=True)
 if rt.rank == bad:
     failing_now()
     if mode == "raise":
