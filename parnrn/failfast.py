@@ -37,11 +37,12 @@ SIGINT_STATUS = 130  # 128 + SIGINT, as shells and mpi4py report an interrupted 
 # A rank failing only because another rank failed waits this long before aborting, so
 # that the rank where the failure started reports it first.
 CONSEQUENCE_GRACE = 0.5
-
+# mpiexec acts on an abort as soon as it arrives and may drop output still in the pipe:
+# a failing rank waits this long between printing and aborting.
+OUTPUT_GRACE = 0.1
 # How guard's mismatch message names a rank that was in the exit agreement.
 _ENDED_RANK = re.compile(r"rank (\d+) in exit\(")
 
-OUTPUT_GRACE = 0.1
 _runtime: Any = None
 _pid = 0
 _real_sys_exit = sys.exit
@@ -135,9 +136,10 @@ def abort(reason: str, detail: str, code: int, exc: BaseException | None = None)
             stream.flush()
         except (OSError, ValueError, AttributeError):
             pass
-    os.write(2, (message + "".join(f"{prefix} {line}\n" for line in lines)).encode())
-    # mpiexec acts on the abort request as soon as it arrives and may drop output still
-    # in the pipe: give it a moment to forward ours first.
+    try:
+        os.write(2, (message + "".join(f"{prefix} {line}\n" for line in lines)).encode())
+    except OSError:  # no stderr left: the record and the exit status still tell
+        pass
     time.sleep(OUTPUT_GRACE)
     MPI = _runtime.MPI
     if not MPI.Is_finalized():
