@@ -24,11 +24,25 @@ Failures = dict[int, tuple[str, str, str]]
 
 
 class ParnrnError(Exception):
-    """Base class of every parnrn error."""
+    """Base class of every parnrn error.
+
+    Example::
+
+        try:
+            p.run(100)
+        except ParnrnError as error:
+            print(error)   # starts with [rank r/N]
+    """
 
 
 class MPIConfigError(ParnrnError):
-    """MPI and NEURON disagree about the job (which library, how many ranks)."""
+    """MPI and NEURON disagree about the job (which library, how many ranks).
+
+    Raised on every rank by the first parallel use; the message names the library each
+    side loaded. Example::
+
+        mpiexec -n 4 python -m parnrn doctor   # shows the same, and exits non-zero
+    """
 
 
 class ParallelError(ParnrnError):
@@ -36,6 +50,12 @@ class ParallelError(ParnrnError):
 
     ``failures`` maps each failing rank to ``(type_name, message, traceback_text)``;
     it is empty for errors raised locally before any rank was asked.
+
+    Example::
+
+        except ParallelError as error:
+            for rank, (kind, message, tb) in error.failures.items():
+                print(f"rank {rank} failed with {kind}: {message}")
     """
 
     def __init__(self, message: str, failures: Failures | None = None):
@@ -44,33 +64,74 @@ class ParallelError(ParnrnError):
 
 
 class GidError(ParallelError):
-    """An unknown, duplicate or unowned gid."""
+    """An unknown, duplicate or unowned gid, raised before NEURON sees it.
+
+    Example::
+
+        p.parallel.set_gid2node(7)
+        p.parallel.set_gid2node(7)   # GidError: gid 7 is already registered on this rank
+    """
 
 
 class ParallelConnectError(ParallelError):
-    """Bad arguments to ``ParallelCon``."""
+    """Bad arguments to ``ParallelCon``.
+
+    Example::
+
+        p.ParallelCon(soma, syn)   # ParallelConnectError: needs exactly one integer gid
+    """
 
 
 class BroadcastError(ParallelError):
-    """A broadcast failed; raised on every rank."""
+    """A broadcast failed; raised on every rank, naming the failing rank(s).
+
+    Example::
+
+        broadcast(threading.Lock() if rank == 0 else None)
+        # BroadcastError: [rank 1/2] broadcast failed on rank 0 (root): TypeError: ...
+    """
 
 
 class TransportError(ParallelError):
-    """A gather, allgather, scatter or allreduce failed; raised on every rank."""
+    """A gather, allgather, scatter or allreduce failed; raised on every rank.
+
+    Example::
+
+        gather(threading.Lock() if rank == 1 else rank)
+        # TransportError: [rank 0/2] gather failed on rank 1: TypeError: ...
+    """
 
 
 class RemoteRankError(ParallelError):
-    """Another rank failed inside a collective operation or ``collective()`` block."""
+    """Another rank failed inside a collective operation or ``collective()`` block.
+
+    Example::
+
+        with p.parallel.collective():
+            build_cells()   # raises KeyError on rank 3: RemoteRankError on the others
+    """
 
 
 class CollectiveMismatchError(ParallelError):
-    """Ranks entered different collective operations (or the same one with other roots)."""
+    """Ranks entered different collective operations (or the same one with other roots).
+
+    Example::
+
+        broadcast(x) if rank == 0 else gather(y)
+        # CollectiveMismatchError: ranks entered different collectives:
+        # rank 0 in broadcast(root=0) #3 at model.py:40; rank 1 in gather(root=0) #3 ...
+    """
 
 
 class CollectiveTimeoutError(ParallelError):
     """A collective waited longer than the configured timeout.
 
     ``missing`` lists the ranks that never arrived.
+
+    Example::
+
+        parnrn.configure(timeout=60)
+        p.parallel.barrier()   # a rank never arrives: CollectiveTimeoutError after 60 s
     """
 
     def __init__(self, message: str, missing: list[int] | None = None):

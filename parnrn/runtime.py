@@ -28,7 +28,13 @@ _SIZE_ENV = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS")
 @dataclass
 class Runtime:
     """What ``start()`` found: the mpi4py ``MPI`` module (None in serial fallback),
-    this rank, the number of ranks, parnrn's two communicators and the libmpi path."""
+    this rank, the number of ranks, parnrn's two communicators and the libmpi path.
+
+    Example::
+
+        rt = start()
+        print(rt.rank, rt.size, rt.library)   # 0 4 /usr/lib/x86_64-linux-gnu/libmpi.so.40
+    """
 
     MPI: Any
     rank: int
@@ -43,7 +49,13 @@ _neuron: tuple[Any, Any] | None = None
 
 
 def start() -> Runtime:
-    """Start MPI (once per process) and return the runtime description."""
+    """Start MPI (once per process) and return the runtime description.
+
+    Example::
+
+        from parnrn.runtime import start
+        rank, size = start().rank, start().size
+    """
     global _runtime
     if _runtime is not None:
         return _runtime
@@ -72,6 +84,10 @@ def known_rank_size() -> tuple[int, int]:
     """This rank and the number of ranks, without starting MPI.
 
     Uses the started runtime when there is one, otherwise the launcher's environment.
+
+    Example::
+
+        rank, size = known_rank_size()   # under srun before MPI starts: from SLURM_PROCID
     """
     if _runtime is not None:
         return _runtime.rank, _runtime.size
@@ -81,7 +97,12 @@ def known_rank_size() -> tuple[int, int]:
 
 
 def mapped_libraries() -> list[str]:
-    """Paths of the files mapped into this process (Linux; empty elsewhere)."""
+    """Paths of the files mapped into this process (Linux; empty elsewhere).
+
+    Example::
+
+        [path for path in mapped_libraries() if "libnrnmpi" in path]
+    """
     try:
         with open("/proc/self/maps") as maps:
             return sorted({line.split(maxsplit=5)[-1].strip() for line in maps if "/" in line})
@@ -90,12 +111,24 @@ def mapped_libraries() -> list[str]:
 
 
 def mapped_mpi_libraries() -> list[str]:
-    """Paths of the libmpi files mapped into this process."""
+    """Paths of the libmpi files mapped into this process.
+
+    Example::
+
+        mapped_mpi_libraries()   # ['/opt/venv/lib/libmpi.so.12'] after mpi4py started
+    """
     return [path for path in mapped_libraries() if _LIBMPI_NAME.match(os.path.basename(path))]
 
 
 def find_mpi_library(MPI: Any) -> str | None:
-    """The libmpi that mpi4py loaded: from the mapped libraries, else from ``dladdr``."""
+    """The libmpi that mpi4py loaded: from the mapped libraries, else from ``dladdr``
+    (with a warning logged once).
+
+    Example::
+
+        from mpi4py import MPI
+        find_mpi_library(MPI)   # '/opt/venv/lib/libmpi.so.12'
+    """
     mapped = mapped_mpi_libraries()
     if mapped:
         return mapped[0]
@@ -133,6 +166,11 @@ def neuron_context() -> tuple[Any, Any]:
 
     Raises ``MPIConfigError`` on every rank when NEURON sees a different number of ranks
     than MPI does.
+
+    Example::
+
+        h, pc = neuron_context()
+        assert pc.nhost() == start().size
     """
     global _neuron
     if _neuron is not None:
@@ -154,7 +192,12 @@ def neuron_context() -> tuple[Any, Any]:
 
 
 def mismatch_message(runtime: Runtime, nhost: int) -> str:
-    """Explain an MPI/NEURON disagreement: what each side loaded and how to fix it."""
+    """Explain an MPI/NEURON disagreement: what each side loaded and how to fix it.
+
+    Example::
+
+        raise MPIConfigError(mismatch_message(start(), int(pc.nhost())))
+    """
     given = os.environ.get("MPI_LIB_NRN_PATH", "<unset>")
     neuron_libs = [path for path in mapped_libraries() if "libnrnmpi" in path]
     return (
@@ -168,5 +211,11 @@ def mismatch_message(runtime: Runtime, nhost: int) -> str:
 
 
 def neuron_started() -> bool:
-    """Whether ``neuron_context()`` has run in this process."""
+    """Whether ``neuron_context()`` has run in this process.
+
+    Example::
+
+        if neuron_started():
+            h, pc = neuron_context()   # no start-up cost now
+    """
     return _neuron is not None

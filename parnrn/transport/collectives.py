@@ -32,7 +32,13 @@ _CHUNK = 1 << 30  # bytes per MPI call: stays under 2 GiB counts with any MPI li
 
 
 def default_comm() -> Any:
-    """parnrn's data communicator, or None when running without MPI."""
+    """parnrn's data communicator, or None when running without MPI.
+
+    Example::
+
+        comm = default_comm()
+        size = 1 if comm is None else comm.Get_size()
+    """
     return runtime.start().data
 
 
@@ -380,7 +386,12 @@ def allreduce(value: Any, op: str | Callable[[Any, Any], Any] = "sum", comm: Any
 
 
 def barrier(comm: Any = None) -> None:
-    """Wait until every rank arrives (guarded: mismatches and timeouts are reported)."""
+    """Wait until every rank arrives (guarded: mismatches and timeouts are reported).
+
+    Example::
+
+        barrier()   # every rank has written its part of the output
+    """
     comm = default_comm() if comm is None else comm
     if _size(comm) > 1:
         guard.exchange(comm, "barrier")
