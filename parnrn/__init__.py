@@ -22,6 +22,7 @@ from .errors import (
     CollectiveMismatchError,
     CollectiveTimeoutError,
     GidError,
+    HocError,
     MPIConfigError,
     ParallelConnectError,
     ParallelError,
@@ -48,6 +49,7 @@ __all__ = [
     "RemoteRankError",
     "CollectiveMismatchError",
     "CollectiveTimeoutError",
+    "HocError",
 ]
 
 

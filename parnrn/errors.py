@@ -18,6 +18,7 @@ __all__ = [
     "RemoteRankError",
     "CollectiveMismatchError",
     "CollectiveTimeoutError",
+    "HocError",
 ]
 
 Failures = dict[int, tuple[str, str, str]]
@@ -102,6 +103,20 @@ class TransportError(ParallelError):
     """
 
 
+class HocError(ParnrnError, RuntimeError):
+    """A NEURON (hoc) error on this rank. ``hoc_text`` is what NEURON printed, ``rank``
+    the rank it happened on, ``what`` the call that failed.
+
+    Also a ``RuntimeError``, so code catching what NEURON raises keeps working.
+    """
+
+    def __init__(self, message: str, hoc_text: str, rank: int, what: str):
+        super().__init__(message)
+        self.hoc_text = hoc_text
+        self.rank = rank
+        self.what = what
+
+
 class RemoteRankError(ParallelError):
     """Another rank failed inside a collective operation or ``collective()`` block.
 
@@ -120,7 +135,18 @@ class CollectiveMismatchError(ParallelError):
         broadcast(x) if rank == 0 else gather(y)
         # CollectiveMismatchError: ranks entered different collectives:
         # rank 0 in broadcast(root=0) #3 at model.py:40; rank 1 in gather(root=0) #3 ...
+
+    ``where`` maps every rank to ``(operation, root, sequence_number, call_site)``.
     """
+
+    def __init__(
+        self,
+        message: str,
+        failures: Failures | None = None,
+        where: dict[int, tuple[str, int, int, str]] | None = None,
+    ):
+        super().__init__(message, failures)
+        self.where: dict[int, tuple[str, int, int, str]] = dict(where or {})
 
 
 class CollectiveTimeoutError(ParallelError):

@@ -23,7 +23,6 @@ import atexit
 import builtins
 import json
 import os
-import re
 import socket
 import sys
 import time
@@ -40,9 +39,6 @@ CONSEQUENCE_GRACE = 0.5
 # mpiexec acts on an abort as soon as it arrives and may drop output still in the pipe:
 # a failing rank waits this long between printing and aborting.
 OUTPUT_GRACE = 0.1
-# How guard's mismatch message names a rank that was in the exit agreement.
-_ENDED_RANK = re.compile(r"rank (\d+) in exit\(")
-
 _runtime: Any = None
 _pid = 0
 _real_sys_exit = sys.exit
@@ -189,7 +185,8 @@ def write_record(
 def _is_consequence(exc: BaseException) -> bool:
     """Whether ``exc`` only reports that another rank failed or ended early."""
     if isinstance(exc, CollectiveMismatchError):
-        return any(int(rank) != _runtime.rank for rank in _ENDED_RANK.findall(str(exc)))
+        ended_elsewhere = [rank for rank, (op, *_) in exc.where.items() if op == "exit"]
+        return any(rank != _runtime.rank for rank in ended_elsewhere)
     return (
         isinstance(exc, ParallelError) and bool(exc.failures) and _runtime.rank not in exc.failures
     )
@@ -254,7 +251,7 @@ def _agree_on_exit(how: str, stack: str) -> None:
     from .transport import guard
 
     try:
-        guard.exchange(_runtime.data, "exit")
+        guard.exchange(_runtime.data, "exit", site=how)
     except ParallelError as exc:
         reason = f"reached {how} while other ranks had not (they would wait for it forever)"
         abort(reason, f"{stack}{exc}", 1, exc)

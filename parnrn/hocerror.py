@@ -20,26 +20,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from .errors import ParnrnError
+from .errors import HocError
 
 T = TypeVar("T")
 
 _capture_file: Any = None  # one reusable temporary file per process
 _depth = 0  # nested blocks are captured by the outermost one
-
-
-class HocError(ParnrnError, RuntimeError):
-    """A NEURON (hoc) error on this rank. ``hoc_text`` is what NEURON printed, ``rank``
-    the rank it happened on, ``what`` the call that failed.
-
-    Also a ``RuntimeError``, so code catching what NEURON raises keeps working.
-    """
-
-    def __init__(self, message: str, hoc_text: str, rank: int, what: str):
-        super().__init__(message)
-        self.hoc_text = hoc_text
-        self.rank = rank
-        self.what = what
 
 
 @contextmanager

@@ -150,9 +150,11 @@ def exchange(
     plain: bool = True,
     error: BaseException | None = None,
     error_class: type[ParallelError] = ParallelError,
+    site: str | None = None,
 ) -> Headers:
     """Exchange headers; raise the same exception on every rank if any rank failed or
-    the ranks are not in the same call. ``blob`` goes inline when it fits.
+    the ranks are not in the same call. ``blob`` goes inline when it fits; ``site``
+    names this call in error messages (default: the first caller outside parnrn).
 
     The returned headers live in a buffer that the next exchange on ``comm`` reuses.
     """
@@ -187,7 +189,7 @@ def exchange(
             not everyone.startswith(fingerprint, start)
             for start in range(0, len(everyone), HEADER_SIZE)
         )
-        _raise_for_everyone(comm, op, root, seq, error, error_class, mismatch)
+        _raise_for_everyone(comm, op, root, seq, error, error_class, mismatch, site)
     return Headers(everyone, state.size)
 
 
@@ -215,19 +217,22 @@ def _raise_for_everyone(
     error: BaseException | None,
     error_class: type[ParallelError],
     mismatch: bool,
+    site: str | None = None,
 ) -> None:
     record = error_record(error) if error is not None else None
-    mine = (op, root, seq, call_site(), record)
+    mine = (op, root, seq, site or call_site(), record)
     everyone = comm.allgather(mine)
     if mismatch:
-        where = "; ".join(
-            f"rank {rank} in {name}(root={r}) #{s} at {site}"
-            for rank, (name, r, s, site, _) in enumerate(everyone)
+        where = {rank: (name, r, s, at) for rank, (name, r, s, at, _) in enumerate(everyone)}
+        text = "; ".join(
+            f"rank {rank} in {name}(root={r}) #{s} at {at}"
+            for rank, (name, r, s, at) in where.items()
         )
         raise CollectiveMismatchError(
             f"[rank {comm.Get_rank()}/{comm.Get_size()}] ranks entered different collectives: "
-            f"{where}",
+            f"{text}",
             {rank: rec for rank, (*_, rec) in enumerate(everyone) if rec},
+            where,
         )
     failures = {rank: rec for rank, (*_, rec) in enumerate(everyone) if rec}
     message = f"{op} failed on {describe_failures(failures, root)}"

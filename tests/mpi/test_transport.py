@@ -193,6 +193,8 @@ def test_mismatched_collectives_raise_on_every_rank():
     assert "rank 0 in broadcast(root=0)" in message
     assert "rank 1 in gather(root=0)" in message
     assert "test_transport.py:" in message
+    assert info.value.where[0][:2] == ("broadcast", 0)
+    assert info.value.where[1][:2] == ("gather", 0)
     assert transport.allgather(rank) == list(range(size))
 
 
