@@ -20,9 +20,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from .settings import LOG_LEVELS as LEVELS
 from .settings import settings
-
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 logger = logging.getLogger("parnrn")
 _warned: set[str] = set()

@@ -43,11 +43,12 @@ settings = Settings(
     timeout=_env_float("PARNRN_TIMEOUT"),
     checks=_env_flag("PARNRN_CHECKS", True),
     strict=_env_flag("PARNRN_STRICT", False),
-    log_level=os.environ.get("PARNRN_LOG_LEVEL", "INFO").upper(),
-    log_ranks=os.environ.get("PARNRN_LOG_RANKS", "root"),
+    log_level=os.environ.get("PARNRN_LOG_LEVEL", "").strip().upper() or "INFO",
+    log_ranks=os.environ.get("PARNRN_LOG_RANKS", "").strip().lower() or "root",
 )
 
 _UNSET = object()
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def configure(
@@ -84,6 +85,8 @@ def configure(
     if strict is not None:
         settings.strict = bool(strict)
     if log_level is not None:
+        if str(log_level).upper() not in LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
         settings.log_level = str(log_level).upper()
     if log_ranks is not None:
         if log_ranks not in ("root", "all"):
