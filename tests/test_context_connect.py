@@ -103,7 +103,7 @@ def test_receiver_weight_delay_and_refs(pc):
     target = Wrapped(p.IntFire1())
     kept = pc.gid_connect(8, target, weight=[0.5])
     assert (kept.weight[0], kept.syn()) == (0.5, target.obj)
-    assert pc._receivers[-1] == (kept, target)
+    assert (pc._receiving_netcons[-1], pc._targets[-1]) == (kept, target)
 
 
 def test_receiver_keeps_target_alive(pc):

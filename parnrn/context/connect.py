@@ -24,12 +24,14 @@ _Section = nrn.Section
 
 def is_gid(value: Any) -> bool:
     """Whether ``value`` is an integer gid (Python or numpy integer, not a bool)."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    # issubclass on the type: isinstance would ask a HocObject for its __class__ (slow).
+    kind = type(value)
+    return kind is int or (issubclass(kind, (int, np.integer)) and kind is not bool)
 
 
 def unwrap(obj: Any) -> Any:
     """The NEURON object behind ``obj``: itself, or ``obj.__neuron__()`` for wrappers."""
-    if isinstance(obj, (_HocObject, _Segment, _Section)):
+    if issubclass(type(obj), (_HocObject, _Segment, _Section)):
         return obj
     to_neuron = getattr(obj, "__neuron__", None)
     return to_neuron() if to_neuron is not None else obj
@@ -47,7 +49,7 @@ def netcon_source(source: Any) -> tuple[Any, dict[str, Any]]:
         return source._ref_v, {"sec": source.sec}
     if kind is _Section:
         return source(0.5)._ref_v, {"sec": source}
-    if isinstance(source, _HocObject):
+    if issubclass(kind, _HocObject):
         return source, {}
     to_netcon = getattr(source, "__netcon__", None)
     if to_netcon is not None:
@@ -75,21 +77,32 @@ def ParallelCon(a: Any, b: Any, output: bool = True, **netcon_kw: Any) -> Any:
         p.ParallelCon(soma, gid)                                   # transmit
         p.ParallelCon(gid - 1, synapse, weight=0.05, delay=1)      # receive
     """
-    from .parallel import ParallelContext
-
+    parallel = _parallel or _context()
     a_gid, b_gid = is_gid(a), is_gid(b)
-    if a_gid == b_gid:
-        raise ParallelConnectError(
-            f"{tag()} ParallelCon needs exactly one integer gid, as ParallelCon(source, gid) "
-            f"or ParallelCon(gid, target); got {type(a).__name__} and {type(b).__name__}"
-        )
-    parallel = ParallelContext()
-    if b_gid:
+    if a_gid and not b_gid:
+        if "threshold" in netcon_kw:
+            raise ParallelConnectError(
+                f"{tag()} a receiving ParallelCon cannot set a threshold: it would change the "
+                f"shared source of gid {a} (NEURON issue #2135); set it on the transmitter"
+            )
+        return parallel.gid_connect(a, b, **netcon_kw)
+    if b_gid and not a_gid:
         threshold = netcon_kw.pop("threshold", -20)
         return parallel.register(b, a, threshold=threshold, output=output, **netcon_kw)
-    if "threshold" in netcon_kw:
-        raise ParallelConnectError(
-            f"{tag()} a receiving ParallelCon cannot set a threshold: it would change the "
-            f"shared source of gid {a} (NEURON issue #2135); set it on the transmitter"
-        )
-    return parallel.gid_connect(a, b, **netcon_kw)
+    raise ParallelConnectError(
+        f"{tag()} ParallelCon needs exactly one integer gid, as ParallelCon(source, gid) "
+        f"or ParallelCon(gid, target); got {type(a).__name__} and {type(b).__name__}"
+    )
+
+
+_parallel: Any = None
+
+
+def _context() -> Any:
+    """The process's ParallelContext wrapper (imported late: it imports this module)."""
+    global _parallel
+    if _parallel is None:
+        from .parallel import ParallelContext
+
+        _parallel = ParallelContext()
+    return _parallel

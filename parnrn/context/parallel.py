@@ -77,7 +77,8 @@ class ParallelContext:
         self.run_state = run.RunState()
         # Strong references: NEURON aborts when a NetCon's source or target is freed.
         self._transmitters: dict[int, tuple[Any, Any]] = {}  # gid -> (NetCon, source)
-        self._receivers: list[tuple[Any, Any]] = []  # (NetCon, target), kept alive
+        self._receiving_netcons: list[Any] = []  # two lists: no tuple per connection
+        self._targets: list[Any] = []
         self._warned_late_gid = False
 
     def __getattr__(self, name: str) -> Any:
@@ -194,7 +195,7 @@ class ParallelContext:
         one, else a new NetCon watching it."""
         nc = unwrap(source)
         sec = kw.pop("sec", None)
-        if not isinstance(nc, self._NetCon):
+        if not issubclass(type(nc), self._NetCon):
             watched, where = netcon_source(nc)
             if sec is not None:
                 where = {"sec": unwrap(sec)}
@@ -206,7 +207,11 @@ class ParallelContext:
                 ) from exc
         if threshold is not None:
             nc.threshold = threshold
-        _set_weight_delay(nc, kw.pop("weight", None), kw.pop("delay", None))
+        weight, delay = kw.pop("weight", None), kw.pop("delay", None)
+        if weight is not None:
+            _set_weights(nc, weight)
+        if delay is not None:
+            nc.delay = delay
         if kw:
             raise ParallelConnectError(f"{tag()} gid {gid}: unknown NetCon options {sorted(kw)}")
         return nc
@@ -230,16 +235,23 @@ class ParallelContext:
 
             nc = p.parallel.gid_connect(3, synapse, weight=0.01, delay=1.5)
         """
-        gid = as_gid(gid)
+        if type(gid) is not int or gid < 0:  # the common case skips the conversion
+            gid = as_gid(gid)
         try:
             nc = self._pc.gid_connect(gid, unwrap(target), *args)
         except (RuntimeError, TypeError, ValueError) as exc:
             raise ParallelConnectError(
                 f"{tag()} gid_connect({gid}, {target!r}) failed: {exc}"
             ) from exc
-        _set_weight_delay(nc, weight, delay)
+        if type(weight) is float:
+            nc.weight[0] = weight
+        elif weight is not None:
+            _set_weights(nc, weight)
+        if delay is not None:
+            nc.delay = delay
         self.registry.wanted.add(gid)
-        self._receivers.append((nc, target))
+        self._receiving_netcons.append(nc)
+        self._targets.append(target)
         return nc
 
     def gid_clear(self, *args: Any) -> None:
@@ -250,7 +262,8 @@ class ParallelContext:
         self.records = spikes.SpikeRecords()
         self.run_state = run.RunState()
         self._transmitters.clear()
-        self._receivers.clear()
+        self._receiving_netcons.clear()
+        self._targets.clear()
         self._warned_late_gid = False
 
     # -- transfer -----------------------------------------------------------------------
@@ -388,11 +401,7 @@ def _sendable(data: Any, vector_type: Any) -> Any:
     return data
 
 
-def _set_weight_delay(nc: Any, weight: Any, delay: float | None) -> None:
-    if isinstance(weight, (int, float)):
-        nc.weight[0] = weight
-    elif weight is not None:  # one weight per NET_RECEIVE argument
-        for i, w in enumerate(np.ravel(weight).tolist()):
-            nc.weight[i] = w
-    if delay is not None:
-        nc.delay = delay
+def _set_weights(nc: Any, weight: Any) -> None:
+    """A number, or one weight per NET_RECEIVE argument."""
+    for i, w in enumerate(np.ravel(weight).tolist()):
+        nc.weight[i] = w
