@@ -72,6 +72,10 @@ class ParallelContext:
         self.comm = runtime.data
         self._rank, self._size = runtime.rank, runtime.size
         self._NetCon, self._Vector = h.NetCon, h.Vector
+        # Bound once: looking a method up on a HocObject costs more than the call itself.
+        self._hoc_gid_connect = self._pc.gid_connect
+        self._hoc_set_gid2node = self._pc.set_gid2node
+        self._hoc_cell = self._pc.cell
         self.registry = GidRegistry()
         self.records = spikes.SpikeRecords()
         self.run_state = run.RunState()
@@ -177,7 +181,7 @@ class ParallelContext:
         except BaseException:
             self.registry.owned.discard(gid)  # NEURON has not seen the gid yet
             raise
-        self._pc.set_gid2node(gid, self._rank)
+        self._hoc_set_gid2node(gid, self._rank)
         return self._cell(gid, nc, source, output)
 
     def _claim(self, gid: int) -> None:
@@ -218,7 +222,7 @@ class ParallelContext:
 
     def _cell(self, gid: int, nc: Any, source: Any, output: bool) -> Any:
         try:
-            self._pc.cell(gid, nc, 1 if output else 0)
+            self._hoc_cell(gid, nc, 1 if output else 0)
         except RuntimeError as exc:
             raise ParallelConnectError(f"{tag()} cell({gid}, {source!r}) failed: {exc}") from exc
         self._transmitters[gid] = (nc, source)
@@ -238,7 +242,7 @@ class ParallelContext:
         if type(gid) is not int or gid < 0:  # the common case skips the conversion
             gid = as_gid(gid)
         try:
-            nc = self._pc.gid_connect(gid, unwrap(target), *args)
+            nc = self._hoc_gid_connect(gid, unwrap(target), *args)
         except (RuntimeError, TypeError, ValueError) as exc:
             raise ParallelConnectError(
                 f"{tag()} gid_connect({gid}, {target!r}) failed: {exc}"
