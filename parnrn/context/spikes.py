@@ -34,11 +34,12 @@ class SpikeRecords:
             self.pairs.append((times, gids))
 
     def local(self) -> tuple[np.ndarray, np.ndarray]:
-        """This rank's spike times (float64) and gids (int64), in recording order."""
+        """This rank's spike times and gids (both float64, as NEURON records them; views
+        of the Vectors when there is one pair), in recording order."""
         if not self.pairs:
-            return np.empty(0), np.empty(0, dtype=np.int64)
+            return np.empty(0), np.empty(0)
         times = [t.as_numpy() for t, _ in self.pairs]
-        gids = [g.as_numpy().astype(np.int64) for _, g in self.pairs]
+        gids = [g.as_numpy() for _, g in self.pairs]
         if len(self.pairs) == 1:
             return times[0], gids[0]
         return np.concatenate(times), np.concatenate(gids)
@@ -55,14 +56,16 @@ def gather(records: SpikeRecords, comm: Any, root: int | None = 0) -> Spikes | N
     if size == 1:
         if error is not None:
             raise TransportError(f"{tag()} gather_spikes failed on rank 0: {error}") from error
-        return Spikes(times.copy(), gids)
+        return Spikes(times.copy(), gids.copy())
     headers = guard.exchange(
         comm, "gather_spikes", -1 if root is None else root,
         blob=times.size.to_bytes(8, "little"), error=error, error_class=TransportError,
     )  # fmt: skip
     counts = [int.from_bytes(h.inline, "little") for h in headers]
+    # Both arrays move as NEURON's float64, straight from the Vectors: no copy before
+    # sending; Spikes makes the gids int64 when it sorts.
     if root is None:
-        all_times, all_gids = np.empty(sum(counts)), np.empty(sum(counts), dtype=np.int64)
+        all_times, all_gids = np.empty(sum(counts)), np.empty(sum(counts))
         comm.Allgatherv(times, [all_times, counts])
         comm.Allgatherv(gids, [all_gids, counts])
         return Spikes(all_times, all_gids)
@@ -70,7 +73,7 @@ def gather(records: SpikeRecords, comm: Any, root: int | None = 0) -> Spikes | N
         comm.Gatherv(times, None, root)
         comm.Gatherv(gids, None, root)
         return None
-    all_times, all_gids = np.empty(sum(counts)), np.empty(sum(counts), dtype=np.int64)
+    all_times, all_gids = np.empty(sum(counts)), np.empty(sum(counts))
     comm.Gatherv(times, [all_times, counts], root)
     comm.Gatherv(gids, [all_gids, counts], root)
     return Spikes(all_times, all_gids)
@@ -91,7 +94,9 @@ class Spikes:
 
     def __init__(self, times: Any, gids: Any):
         self._times = np.asarray(times, dtype=np.float64).ravel()
-        self._gids = np.asarray(gids, dtype=np.int64).ravel()
+        gids = np.asarray(gids)
+        # NEURON's float64 gids are kept as they are until the first sort.
+        self._gids = (gids if gids.dtype == np.float64 else gids.astype(np.int64)).ravel()
         if self._times.shape != self._gids.shape:
             raise ValueError(
                 f"{tag()} Spikes needs as many times as gids: {self._times.size} times, "
@@ -105,7 +110,7 @@ class Spikes:
         # Each rank's spikes arrive in time order, so a stable sort by time merges runs
         # (timsort); only out-of-order ties in time need the full (time, gid) sort.
         order = np.argsort(self._times, kind="stable")
-        times, gids = self._times[order], self._gids[order]
+        times, gids = self._times[order], self._gids[order].astype(np.int64, copy=False)
         if np.any((times[1:] == times[:-1]) & (gids[1:] < gids[:-1])):
             order = np.lexsort((gids, times))
             times, gids = times[order], gids[order]
