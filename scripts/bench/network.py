@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import ensure_ranks, fmt_time, table  # noqa: E402
+from _common import emit, ensure_ranks, fmt_time  # noqa: E402
 
 ensure_ranks(2)
 
@@ -220,9 +220,8 @@ def main() -> None:
     if rank == 0:
         headers = ["N", "method", "us/cell", "vs raw", "us/conn", "vs raw", "set-up",
                    "psolve 100ms", "vs raw"]  # fmt: skip
-        print(f"network set-up on {size} ranks, IntFire1, K={K}, round-robin")
-        print(table(headers, rows))
-        print("\n".join(notes))
+        emit(f"network set-up on {size} ranks, IntFire1, K={K}, round-robin", headers, rows,
+             notes, {})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from _common import ensure_ranks, fmt_time, per_call, table  # noqa: E402
+from _common import emit, ensure_ranks, fmt_time, per_call  # noqa: E402
 
 ensure_ranks(2)
 
@@ -108,7 +108,9 @@ def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("--sizes", type=float, nargs="+", default=[1e4, 1e6, 1e7])
     rows = []
-    for n in (int(x) for x in cli.parse_args().sizes):
+    sizes = [int(x) for x in cli.parse_args().sizes]
+    sweep: dict[str, list] = {"spikes": sizes}
+    for n in sizes:
         tv, gv = spikes_of_this_rank(n)
         parallel.records = SpikeRecords()
         parallel.records.add(tv, gv)
@@ -121,10 +123,16 @@ def main() -> None:
             once = comm.allreduce(time.perf_counter() - start, op=MAX)
             seconds = timed(fn, slow=once > SLOW)
             base = base or seconds
+            sweep.setdefault(name, []).append(seconds)
             rows.append([f"{n:.0e}", name, fmt_time(seconds), f"{seconds / base:.2f}x"])
     if rank == 0:
-        print(f"spike gathering to rank 0 on {size} ranks (n spikes per rank)")
-        print(table(["n/rank", "method", "time", "vs Gatherv"], rows))
+        emit(
+            f"spike gathering to rank 0 on {size} ranks (n spikes per rank)",
+            ["n/rank", "method", "time", "vs Gatherv"],
+            rows,
+            ["target: gather_spikes at most 1.3x Gatherv"],
+            {"sweep": sweep},
+        )
 
 
 if __name__ == "__main__":
