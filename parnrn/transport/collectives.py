@@ -134,13 +134,11 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
     if size == 1:
         _serial_check("broadcast", error, BroadcastError, root)
         return obj
-    blob = _blob(payload)
-    nbufs = len(payload.buffers) if payload else 0
-    plain = payload.plain if payload else True
-    headers = guard.exchange(
-        comm, "broadcast", root, blob=blob, nbufs=nbufs, plain=plain,
-        error=error, error_class=BroadcastError,
-    )  # fmt: skip
+    if payload is None:
+        blob, nbufs, plain = b"", 0, True
+    else:
+        blob, nbufs, plain = _blob(payload), len(payload.buffers), payload.plain
+    headers = guard.exchange(comm, "broadcast", root, blob, nbufs, plain, error, BroadcastError)
     if is_root:
         if len(blob) > guard.INLINE_CAPACITY:
             _bcast_bytes(comm, blob, root)

@@ -69,17 +69,18 @@ class Headers:
     """Every rank's header, decoded on demand: ``headers[r]``."""
 
     def __init__(self, raw: bytearray, size: int):
-        self.raw = memoryview(raw)
-        self.decoded: list[Header | None] = [None] * size
+        self.raw = raw
+        self.size = size
+        self.decoded: dict[int, Header] = {}
 
     def __getitem__(self, rank: int) -> Header:
-        header = self.decoded[rank]
+        header = self.decoded.get(rank)
         if header is None:
-            header = self.decoded[rank] = Header(self.raw, rank * HEADER_SIZE)
+            header = self.decoded[rank] = Header(memoryview(self.raw), rank * HEADER_SIZE)
         return header
 
     def __iter__(self):
-        return map(self.__getitem__, range(len(self.decoded)))
+        return map(self.__getitem__, range(self.size))
 
     def all_plain(self) -> bool:
         return all(flags & FLAG_PLAIN for flags in self.raw[_FLAGS::HEADER_SIZE])
@@ -128,6 +129,7 @@ class _CommState:
         self.seq = seq
         self.mine = bytearray(HEADER_SIZE)
         self.everyone = bytearray(HEADER_SIZE * self.size)
+        self.starts = range(0, len(self.everyone), HEADER_SIZE)  # of each rank's header
 
 
 _states: dict[int, _CommState] = {}
@@ -144,7 +146,6 @@ def exchange(
     comm: Any,
     op: str,
     root: int = -1,
-    *,
     blob: bytes | memoryview = b"",
     nbufs: int = 0,
     plain: bool = True,
@@ -177,17 +178,16 @@ def exchange(
     if settings.checks:
         expected = bytes(mine[: _STATUS + 1])
         agreed = error is None
-        start = 0
-        while agreed and start < len(everyone):
-            agreed = everyone.startswith(expected, start)
-            start += HEADER_SIZE
+        for start in state.starts:
+            if not everyone.startswith(expected, start):
+                agreed = False
+                break
     else:
         agreed = not any(everyone[_STATUS::HEADER_SIZE])
     if not agreed:
         fingerprint = mine[:_FINGERPRINT]
         mismatch = settings.checks and any(
-            not everyone.startswith(fingerprint, start)
-            for start in range(0, len(everyone), HEADER_SIZE)
+            not everyone.startswith(fingerprint, start) for start in state.starts
         )
         _raise_for_everyone(comm, op, root, seq, error, error_class, mismatch, site)
     return Headers(everyone, state.size)

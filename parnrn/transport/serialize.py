@@ -60,16 +60,15 @@ class _ReusedPlainPickler(threading.local):
         self.pickler = _PlainDataPickler(self.file, PROTOCOL)
 
     def dumps(self, obj: Any) -> bytes:
-        file = self.file
+        file, pickler = self.file, self.pickler
         file.seek(0)
         file.truncate()
-        self.pickler.clear_memo()
-        self.pickler.dump(obj)
-        if file.tell() > OUT_OF_BAND_THRESHOLD:
-            stream = file.getvalue()
+        pickler.clear_memo()
+        pickler.dump(obj)
+        stream = file.getvalue()
+        if len(stream) > OUT_OF_BAND_THRESHOLD:
             self.__init__()  # do not keep a large buffer alive
-            return stream
-        return file.getvalue()
+        return stream
 
 
 _plain = _ReusedPlainPickler()
