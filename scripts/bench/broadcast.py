@@ -5,6 +5,8 @@
 Prints seconds per broadcast for each payload and method, ratios against the baselines
 the targets name (comm.Bcast of a preallocated buffer for arrays, comm.bcast otherwise),
 and the peak RSS growth of a 100 MB parnrn broadcast on root and on a receiver.
+"Bcast new buf" is comm.Bcast into a new buffer on each call, as any broadcast that
+returns a new array must do: it shows what first-touching fresh memory costs.
 nrn-patch is timed once per payload, and skipped after a payload exceeds its cut-off.
 """
 
@@ -82,11 +84,16 @@ def time_methods(obj: object, pkl5_comm, pc) -> dict[str, float | None]:
     """Seconds per broadcast of ``obj`` from rank 0 for every method but nrn-patch."""
     mine = obj if rank == 0 else None
     buffer = raw_bytes(obj)
+
+    def empty() -> np.ndarray:
+        return np.empty_like(buffer)
+
     return {
         "parnrn": per_call(comm, lambda: transport.broadcast(mine, 0, comm)),
         "comm.bcast": per_call(comm, lambda: comm.bcast(mine, 0)),
         "pkl5 bcast": per_call(comm, lambda: pkl5_comm.bcast(mine, 0)),
         "comm.Bcast": per_call(comm, lambda: comm.Bcast(buffer, 0)),
+        "Bcast new buf": per_call(comm, lambda: comm.Bcast(buffer if rank == 0 else empty(), 0)),
         "py_broadcast": per_call(comm, lambda: pc.py_broadcast(mine, 0), repeats=2),
         "nrn-patch": None,
     }
