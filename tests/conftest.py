@@ -16,6 +16,17 @@ if not os.path.exists(MPIEXEC):
     MPIEXEC = shutil.which("mpiexec") or "mpiexec"
 
 
+@pytest.fixture
+def pc():
+    """``p.parallel`` with no gids registered before and after the test."""
+    from parnrn import p
+
+    parallel = p.parallel
+    parallel.gid_clear()
+    yield parallel
+    parallel.gid_clear()
+
+
 @dataclass
 class Completed:
     returncode: int

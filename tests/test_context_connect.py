@@ -13,14 +13,6 @@ from parnrn import BroadcastError, GidError, ParallelConnectError, p
 from parnrn.log import logger
 
 
-@pytest.fixture
-def pc():
-    parallel = p.parallel
-    parallel.gid_clear()
-    yield parallel
-    parallel.gid_clear()
-
-
 class Wrapped:
     """Stands for an nrn-patch object: the NEURON object is behind __neuron__."""
 

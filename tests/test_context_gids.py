@@ -22,14 +22,6 @@ class ListHandler(logging.Handler):
 
 
 @pytest.fixture
-def pc():
-    parallel = p.parallel
-    parallel.gid_clear()
-    yield parallel
-    parallel.gid_clear()
-
-
-@pytest.fixture
 def logged():
     handler = ListHandler()
     logger.addHandler(handler)

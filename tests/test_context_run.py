@@ -9,14 +9,6 @@ from parnrn import p
 from parnrn.examples import ring
 
 
-@pytest.fixture
-def pc():
-    parallel = p.parallel
-    parallel.gid_clear()
-    yield parallel
-    parallel.gid_clear()
-
-
 def ring_spikes(tstops, **run_kw):
     p.parallel.gid_clear()
     model = ring.build(10, 3)

@@ -12,14 +12,6 @@ from parnrn import Spikes, TransportError, p
 
 
 @pytest.fixture
-def pc():
-    parallel = p.parallel
-    parallel.gid_clear()
-    yield parallel
-    parallel.gid_clear()
-
-
-@pytest.fixture
 def spikes():
     return Spikes([5.0, 1.0, 5.0, 2.5, 1.0], [3, 7, 1, 3, 2])
 

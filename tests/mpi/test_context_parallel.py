@@ -14,14 +14,6 @@ from parnrn.log import logger
 pytestmark = pytest.mark.mpi(min_size=2)
 
 
-@pytest.fixture
-def pc():
-    parallel = p.parallel
-    parallel.gid_clear()
-    yield parallel
-    parallel.gid_clear()
-
-
 def prefix(pc) -> str:
     return f"[rank {pc.rank}/{pc.size}]"
 
