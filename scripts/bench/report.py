@@ -46,7 +46,7 @@ def machine() -> list[str]:
         platform.processor() or "unknown CPU",
     )
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    mpi = MPI.Get_library_version().splitlines()[0].strip()
+    mpi = " ".join(MPI.Get_library_version().splitlines()[0].split())
     return [
         f"- Date: {datetime.date.today().isoformat()}",
         f"- Machine: {cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.platform()}",

@@ -71,6 +71,13 @@ def methods(tv, gv) -> dict:
         comm.Gatherv(tv.as_numpy(), [recv_t, [n] * size] if rank == 0 else None, 0)
         comm.Gatherv(gids64, [recv_g, [n] * size] if rank == 0 else None, 0)
 
+    def gatherv_new():
+        """The same into new arrays, as any call that returns its result must."""
+        new_t = np.empty(total) if rank == 0 else None
+        new_g = np.empty(total, dtype=np.int64) if rank == 0 else None
+        comm.Gatherv(tv.as_numpy(), [new_t, [n] * size] if rank == 0 else None, 0)
+        comm.Gatherv(gids64, [new_g, [n] * size] if rank == 0 else None, 0)
+
     def ours():
         return parallel.gather_spikes(0)
 
@@ -89,6 +96,7 @@ def methods(tv, gv) -> dict:
 
     return {
         "Gatherv (preallocated)": gatherv,
+        "Gatherv (new arrays)": gatherv_new,
         "gather_spikes": ours,
         "gather_spikes + sort": ours_sorted,
         "pc.py_gather lists": py_gather,
