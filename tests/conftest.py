@@ -38,10 +38,13 @@ class Completed:
         return self.stdout + self.stderr
 
 
-def run_bounded(argv: list[str], timeout: float, env: dict | None = None) -> Completed:
+def run_bounded(
+    argv: list[str], timeout: float, env: dict | None = None, cwd: str | None = None
+) -> Completed:
     """Run ``argv`` in its own process group; on timeout kill the whole group and fail."""
     proc = subprocess.Popen(
         argv,
+        cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -62,6 +65,8 @@ def run_python(code: str, timeout: float = 60, env: dict | None = None) -> Compl
     return run_bounded([sys.executable, "-c", code], timeout, env)
 
 
-def run_mpi(n: int, argv: list[str], timeout: float = 120, env: dict | None = None) -> Completed:
+def run_mpi(
+    n: int, argv: list[str], timeout: float = 120, env: dict | None = None, cwd: str | None = None
+) -> Completed:
     """Run ``python argv...`` on ``n`` ranks under mpiexec, bounded by ``timeout``."""
-    return run_bounded([MPIEXEC, "-n", str(n), sys.executable, *argv], timeout, env)
+    return run_bounded([MPIEXEC, "-n", str(n), sys.executable, *argv], timeout, env, cwd)

@@ -3,24 +3,18 @@ files they write. Every launch runs under a timeout, so a hang fails instead of 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 
 import pytest
+from conftest import run_mpi
 
 from parnrn import Spikes
 
-MPIEXEC = os.path.join(os.path.dirname(sys.executable), "mpiexec")
 TIMEOUT = 240
 
 
 def launch(ranks: int, example: str, *args: str, cwd=None) -> str:
-    command = [MPIEXEC, "-n", str(ranks), sys.executable, "-m", f"parnrn.examples.{example}"]
-    done = subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=TIMEOUT, cwd=cwd
-    )
+    done = run_mpi(ranks, ["-m", f"parnrn.examples.{example}", *args], TIMEOUT, cwd=cwd)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
