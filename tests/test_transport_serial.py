@@ -120,3 +120,14 @@ def test_transport_never_imports_neuron():
     )
     assert result.returncode == 0, result.output
     assert "ok" in result.stdout
+
+
+def test_broadcast_into_with_one_rank_checks_the_array():
+    array = np.arange(4.0)
+    assert transport.broadcast_into(array) is array
+    with pytest.raises(
+        BroadcastError, match=r"rank 0 \(root\): TypeError: .*numpy array, not list"
+    ):
+        transport.broadcast_into([1.0, 2.0])
+    with pytest.raises(BroadcastError, match="writable C-contiguous"):
+        transport.broadcast_into(np.arange(10.0)[::2])

@@ -355,6 +355,17 @@ class ParallelContext:
             return data if vector is mine else vector
         return received
 
+    def broadcast_into(self, array: np.ndarray, root: int = 0) -> np.ndarray:
+        """Overwrite ``array`` on every rank with the root's, in place, at raw MPI speed
+        (see ``parnrn.transport.broadcast_into``). Collective.
+
+        Example::
+
+            table = np.empty(1000)
+            p.parallel.broadcast_into(table, root=0)
+        """
+        return transport.broadcast_into(array, root, self.comm)
+
     def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
         """One object from every rank, as a list on ``root`` (None elsewhere)."""
         return transport.gather(obj, root, self.comm)

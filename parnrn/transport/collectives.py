@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import itertools
 import operator
+import zlib
 from collections.abc import Callable, Sequence
 from contextlib import ContextDecorator
 from typing import Any
@@ -167,14 +168,15 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
     if is_root:
         if len(blob) > guard.INLINE_CAPACITY:
             _bcast_bytes(comm, blob, root)
-        _bcast_buffers(comm, payload.buffers, root)
+        if nbufs:
+            _bcast_buffers(comm, payload.buffers, root)
         if not plain:
             guard.agree(comm, "broadcast", None, BroadcastError, root)
         return obj
     head = headers[root]
     if head.nbufs == 0 and head.whole_inline():
         try:  # the common small case: nothing more to receive
-            result, error = loads(head.inline, []), None
+            result, error = loads(head.inline), None
         except Exception as exc:
             result, error = None, exc
     else:
@@ -190,6 +192,58 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
     if not head.plain:
         guard.agree(comm, "broadcast", error, BroadcastError, root)
     return result
+
+
+def broadcast_into(array: np.ndarray, root: int = 0, comm: Any = None) -> np.ndarray:
+    """Overwrite ``array`` on every rank with the root's, in place, at raw MPI speed.
+
+    Every rank passes a writable C-contiguous numpy array of the root's dtype and shape
+    (allocated once and reused, as with ``comm.Bcast``). Raises ``BroadcastError`` on
+    every rank, before any data moves, if a rank's array does not fit.
+
+    Example::
+
+        weights = np.empty((ncell, ncell))
+        if rank == 0:
+            weights[:] = load_weights()
+        broadcast_into(weights)
+    """
+    comm = default_comm() if comm is None else comm
+    size = _size(comm)
+    error = None
+    if not isinstance(array, np.ndarray):
+        error = TypeError(f"broadcast_into needs a numpy array, not {type(array).__name__}")
+    elif not (array.flags.c_contiguous and array.flags.writeable):
+        error = ValueError("broadcast_into needs a writable C-contiguous array")
+    elif not 0 <= root < size:
+        error = ValueError(f"root {root} is not a rank of this {size}-rank communicator")
+    if size == 1:
+        _serial_check("broadcast_into", error, BroadcastError, root)
+        return array
+    layout = "" if error else f"{array.dtype.str} {array.shape}"
+    if len(layout) > guard.INLINE_CAPACITY:  # a very high-dimensional array: compare a digest
+        layout = f"{array.dtype.str} {array.nbytes} bytes, shape crc {zlib.crc32(layout.encode())}"
+    headers = guard.exchange(
+        comm, "broadcast_into", root, layout.encode(), 0, True, error, BroadcastError
+    )
+    expected = bytes(headers[root].inline)
+    misfits = {
+        rank: (
+            "ValueError",
+            f"its array is {bytes(h.inline).decode()}, the root's {expected.decode()}",
+            "",
+        )
+        for rank, h in enumerate(headers)
+        if bytes(h.inline) != expected
+    }
+    if misfits:
+        raise BroadcastError(
+            f"[rank {comm.Get_rank()}/{size}] broadcast_into failed on "
+            f"{guard.describe_failures(misfits, root)}",
+            misfits,
+        )
+    _bcast_bytes(comm, array, root)
+    return array
 
 
 def _exchange_contribution(

@@ -265,3 +265,30 @@ def test_broadcast_over_2_gib():
     received = transport.broadcast(data)
     assert received.nbytes == nbytes
     assert received[0] == 7 and received[-1] == 9
+
+
+@pytest.mark.parametrize("root", [0, -1])
+def test_broadcast_into_fills_every_rank_in_place(root):
+    root = root % size
+    array = np.full((300, 400), float(rank))
+    same_array = transport.broadcast_into(array, root=root)
+    assert same_array is array
+    assert np.all(array == root)
+
+
+def test_broadcast_into_with_a_misfit_array_raises_everywhere():
+    array = np.zeros(10 if rank != last else 11)
+    with pytest.raises(BroadcastError) as info:
+        transport.broadcast_into(array)
+    message = str(info.value)
+    assert message.startswith(f"[rank {rank}/{size}] broadcast_into failed on rank {last}")
+    assert "its array is <f8 (11,), the root's <f8 (10,)" in message
+    assert list(info.value.failures) == [last]
+    assert np.all(array == 0)  # nothing moved
+
+
+def test_broadcast_into_with_a_read_only_array_raises_everywhere():
+    array = np.zeros(10)
+    array.flags.writeable = rank != last
+    with pytest.raises(BroadcastError, match=f"rank {last}: ValueError: .*writable C-contiguous"):
+        transport.broadcast_into(array)
