@@ -78,3 +78,21 @@ def test_plain_pickler_is_reusable_after_a_failed_attempt():
     with pytest.raises(TypeError):
         dumps([threading.Lock()])
     assert dumps({"a": 1}).stream == pickle.dumps({"a": 1}, protocol=5)
+
+
+@pytest.mark.parametrize(
+    "array",
+    [np.arange(10.0), np.zeros(3, dtype=[("t", "f8"), ("g", "i8")]), np.array(2.5)],
+)
+def test_bare_arrays_pickle_exactly_as_cloudpickle_would(array):
+    import cloudpickle
+
+    payload = dumps(array)
+    assert payload.stream == cloudpickle.dumps(array, protocol=5)
+    assert not payload.plain  # loading needs numpy: every rank still confirms it loaded
+
+
+def test_object_arrays_go_through_cloudpickle():
+    array = np.array([lambda: 1, None], dtype=object)
+    result, _ = roundtrip(array)
+    assert result[0]() == 1
