@@ -15,6 +15,7 @@ Importing parnrn is cheap: MPI and NEURON start on first parallel use.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from .errors import (
@@ -54,7 +55,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # NEURON is imported only when these are first used.
+    # NEURON is imported only when these are first used, and only after MPI has started
+    # and NEURON has been pointed at the same MPI library.
+    if name in ("p", "ParallelContext", "Spikes") and "neuron" not in sys.modules:
+        from .runtime import point_neuron_at_mpi
+
+        point_neuron_at_mpi()
     if name == "p":
         from .interpreter import p
 

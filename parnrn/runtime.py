@@ -161,6 +161,16 @@ def _library_defining(symbol: str, module_file: str) -> str | None:
     return None
 
 
+def point_neuron_at_mpi() -> Runtime:
+    """Start MPI and set ``MPI_LIB_NRN_PATH`` to its library (unless the user set it), so
+    that NEURON loads the same libmpi. Call before importing NEURON: with
+    ``NEURON_INIT_MPI=1`` NEURON starts its MPI at import."""
+    runtime = start()
+    if runtime.size > 1 and runtime.library and "MPI_LIB_NRN_PATH" not in os.environ:
+        os.environ["MPI_LIB_NRN_PATH"] = runtime.library
+    return runtime
+
+
 def neuron_context() -> tuple[Any, Any]:
     """NEURON's ``h`` and the process's ``h.ParallelContext()``, with MPI agreed.
 
@@ -175,9 +185,7 @@ def neuron_context() -> tuple[Any, Any]:
     global _neuron
     if _neuron is not None:
         return _neuron
-    runtime = start()
-    if runtime.size > 1 and runtime.library and "MPI_LIB_NRN_PATH" not in os.environ:
-        os.environ["MPI_LIB_NRN_PATH"] = runtime.library
+    runtime = point_neuron_at_mpi()
     from neuron import h
 
     if runtime.size > 1:

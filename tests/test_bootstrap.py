@@ -53,3 +53,18 @@ def test_mapped_mpi_library_is_found():
     library = result.stdout.splitlines()[0]
     assert os.path.basename(library).startswith(("libmpi", "libmpich"))
     assert os.path.exists(library)
+
+
+def test_neuron_init_mpi_at_import_gets_the_same_library(tmp_path, monkeypatch):
+    """With NEURON_INIT_MPI=1 NEURON starts MPI when imported: parnrn must point it at
+    mpi4py's library before that import."""
+    monkeypatch.delenv("MPI_LIB_NRN_PATH", raising=False)
+    path = tmp_path / "init_at_import.py"
+    path.write_text(
+        "from parnrn import p\n"
+        "pc = p.parallel\n"
+        "print(f'id={pc.rank} nhost={int(pc.nhost())}', flush=True)\n"
+    )
+    result = run_mpi(2, [str(path)], timeout=120, env={"NEURON_INIT_MPI": "1"})
+    assert result.returncode == 0, result.output
+    assert sorted(re.findall(r"id=(\d) nhost=(\d)", result.stdout)) == [("0", "2"), ("1", "2")]
