@@ -108,6 +108,11 @@ class HocError(ParnrnError, RuntimeError):
     the rank it happened on, ``what`` the call that failed.
 
     Also a ``RuntimeError``, so code catching what NEURON raises keeps working.
+
+    Example::
+
+        with hoc_errors("gid_connect"):      # from parnrn.hocerror
+            pc.gid_connect(3, not_a_target)  # HocError: [rank 1/4] NEURON error in ...
     """
 
     def __init__(self, message: str, hoc_text: str, rank: int, what: str):

@@ -41,11 +41,21 @@ class Interpreter:
 
     @property
     def parallel(self) -> ParallelContext:
-        """The process's ``ParallelContext`` wrapper."""
+        """The process's ``ParallelContext`` wrapper.
+
+        Example::
+
+            my_gids = p.parallel.distribute(range(100))
+        """
         return ParallelContext()
 
     def ParallelContext(self) -> ParallelContext:
-        """The same wrapper as ``p.parallel`` (never a second ParallelContext)."""
+        """The same wrapper as ``p.parallel`` (never a second ParallelContext).
+
+        Example::
+
+            pc = p.ParallelContext()   # code written for h.ParallelContext() keeps working
+        """
         return ParallelContext()
 
     def run(
@@ -70,7 +80,13 @@ class Interpreter:
 
     def finitialize(self, v_init: float | None = None) -> None:
         """The run's set-up (as in ``run``), then ``h.finitialize``; a following ``run``
-        continues from here instead of initializing again. Collective."""
+        continues from here instead of initializing again. Collective.
+
+        Example::
+
+            p.finitialize(-65)
+            p.run(100)
+        """
         parallel = ParallelContext()
         prepare(parallel)
         finitialize(parallel, v_init)

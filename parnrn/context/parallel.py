@@ -100,19 +100,36 @@ class ParallelContext:
 
     @property
     def rank(self) -> int:
-        """This rank (``pc.id()``)."""
+        """This rank (``pc.id()``).
+
+        Example::
+
+            if p.parallel.rank == 0:
+                print("on the first rank")
+        """
         return self._rank
 
     @property
     def size(self) -> int:
-        """The number of ranks (``pc.nhost()``)."""
+        """The number of ranks (``pc.nhost()``).
+
+        Example::
+
+            print(f"running on {p.parallel.size} ranks")
+        """
         return self._size
 
     @property
     def min_delay(self) -> float | None:
         """The global minimum delay of the NetCons that receive spikes from another rank
         (NEURON's spike-exchange interval; 10 ms at most, and on one rank), known after
-        the first run."""
+        the first run.
+
+        Example::
+
+            p.run(100)
+            print(p.parallel.min_delay)
+        """
         return self.run_state.min_delay
 
     # -- gids -------------------------------------------------------------------------
@@ -173,7 +190,12 @@ class ParallelContext:
         self, gid: int, source: Any, threshold: float | None = -20, output: bool = True, **kw: Any
     ) -> Any:
         """``set_gid2node`` + ``cell`` in one validated step; returns the NetCon. This is
-        what a transmitting ``ParallelCon`` does."""
+        what a transmitting ``ParallelCon`` does.
+
+        Example::
+
+            nc = p.parallel.register(7, soma(0.5), threshold=-10)
+        """
         gid = as_gid(gid)
         self._claim(gid)
         try:
@@ -232,8 +254,8 @@ class ParallelContext:
         self, gid: int, target: Any, *args: Any, weight: Any = None, delay: float | None = None
     ) -> Any:
         """A NetCon that delivers the spikes of ``gid`` (on any rank) to ``target``; the
-        NetCon and target are kept alive. Its threshold must never be set (NEURON issue
-        #2135).
+        NetCon and target are kept alive. Its threshold must never be set (see NEURON
+        issue 2135).
 
         Example::
 
@@ -260,7 +282,12 @@ class ParallelContext:
 
     def gid_clear(self, *args: Any) -> None:
         """NEURON's ``gid_clear``; also forgets this rank's gids, connections, recordings
-        and run state, so a new network can be built and run from t = 0."""
+        and run state, so a new network can be built and run from t = 0.
+
+        Example::
+
+            p.parallel.gid_clear()   # then build and p.run the next network
+        """
         self._pc.gid_clear(*args)
         self.registry.clear()
         self.records = spikes.SpikeRecords()
@@ -273,17 +300,32 @@ class ParallelContext:
     # -- transfer -----------------------------------------------------------------------
 
     def source_var(self, *args: Any, **kwargs: Any) -> Any:
-        """NEURON's ``source_var(..., sgid)``; ``sgid`` must be >= 0."""
+        """NEURON's ``source_var(..., sgid)``; ``sgid`` must be >= 0.
+
+        Example::
+
+            p.parallel.source_var(soma(0.5)._ref_v, 7, sec=soma)
+        """
         self._transfer_key(args)
         return self._pc.source_var(*args, **kwargs)
 
     def target_var(self, *args: Any, **kwargs: Any) -> Any:
-        """NEURON's ``target_var(..., sgid)``; ``sgid`` must be >= 0."""
+        """NEURON's ``target_var(..., sgid)``; ``sgid`` must be >= 0.
+
+        Example::
+
+            p.parallel.target_var(gap, gap._ref_vgap, 7)
+        """
         self._transfer_key(args)
         return self._pc.target_var(*args, **kwargs)
 
     def setup_transfer(self) -> Any:
-        """NEURON's ``setup_transfer``; ``p.run`` calls it on every rank when needed."""
+        """NEURON's ``setup_transfer``; ``p.run`` calls it on every rank when needed.
+
+        Example::
+
+            p.parallel.setup_transfer()   # only when not running through p.run
+        """
         self.run_state.transfer_pending = False
         return self._pc.setup_transfer()
 
@@ -328,7 +370,12 @@ class ParallelContext:
 
     def psolve(self, tstop: float, v_init: float | None = None) -> None:
         """Run to ``tstop``: set_maxstep, setup_transfer when needed, finitialize on the
-        first run (with ``v_init``), then NEURON's psolve. Collective."""
+        first run (with ``v_init``), then NEURON's psolve. Collective.
+
+        Example::
+
+            p.parallel.psolve(100)   # the same as p.run(100)
+        """
         run.run(self, tstop, v_init)
 
     # -- object collectives -------------------------------------------------------------
@@ -367,12 +414,22 @@ class ParallelContext:
         return transport.broadcast_into(array, root, self.comm)
 
     def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
-        """One object from every rank, as a list on ``root`` (None elsewhere)."""
+        """One object from every rank, as a list on ``root`` (None elsewhere).
+
+        Example::
+
+            counts = p.parallel.gather(len(my_cells))   # [..] on rank 0, None elsewhere
+        """
         return transport.gather(obj, root, self.comm)
 
     def allgather(self, obj: Any, vector: Any = None) -> Any:
         """One object from every rank, as a list on every rank. NEURON's form
-        ``allgather(x, vector)`` fills ``vector`` with the numbers instead."""
+        ``allgather(x, vector)`` fills ``vector`` with the numbers instead.
+
+        Example::
+
+            loads = p.parallel.allgather(len(my_cells))   # the same list on every rank
+        """
         values = transport.allgather(obj, self.comm)
         if vector is None:
             return values
@@ -380,12 +437,22 @@ class ParallelContext:
         return vector
 
     def scatter(self, seq: Sequence[Any] | None, root: int = 0) -> Any:
-        """Item i of ``seq`` (given on ``root``) to rank i."""
+        """Item i of ``seq`` (given on ``root``) to rank i.
+
+        Example::
+
+            mine = p.parallel.scatter(chunks if p.parallel.rank == 0 else None)
+        """
         return transport.scatter(seq, root, self.comm)
 
     def allreduce(self, value: Any, op: Any = "sum") -> Any:
         """Combine one value per rank (``"sum"``, ``"max"``, ``"min"``, ... or NEURON's 1,
-        2, 3); a NEURON Vector is combined elementwise in place."""
+        2, 3); a NEURON Vector is combined elementwise in place.
+
+        Example::
+
+            total = p.parallel.allreduce(len(my_spikes), "sum")
+        """
         op = _HOC_REDUCTIONS.get(op, op) if isinstance(op, (int, str)) else op
         vector = unwrap(value)
         if isinstance(vector, self._Vector):
@@ -394,11 +461,22 @@ class ParallelContext:
         return transport.allreduce(value, op, self.comm)
 
     def barrier(self) -> None:
-        """Wait for every rank (guarded against mismatches and timeouts)."""
+        """Wait for every rank (guarded against mismatches and timeouts).
+
+        Example::
+
+            p.parallel.barrier()
+        """
         transport.barrier(self.comm)
 
     def collective(self) -> transport.collective:
-        """``with p.parallel.collective():`` any rank's exception is raised on every rank."""
+        """``with p.parallel.collective():`` any rank's exception is raised on every rank.
+
+        Example::
+
+            with p.parallel.collective():
+                cells = build_my_cells()
+        """
         return transport.collective(self.comm)
 
 

@@ -118,13 +118,23 @@ class Spikes:
 
     @property
     def times(self) -> np.ndarray:
-        """Spike times in ms, in (time, gid) order."""
+        """Spike times in ms, in (time, gid) order.
+
+        Example::
+
+            first_spike = spikes.times[0]
+        """
         self._sort()
         return self._times
 
     @property
     def gids(self) -> np.ndarray:
-        """The gid of each spike, in (time, gid) order."""
+        """The gid of each spike, in (time, gid) order.
+
+        Example::
+
+            rates = np.bincount(spikes.gids) / (tstop / 1000)   # Hz per gid
+        """
         self._sort()
         return self._gids
 
@@ -142,7 +152,12 @@ class Spikes:
         return f"Spikes({len(self)} spikes, {np.unique(self._gids).size} gids)"
 
     def digest(self) -> str:
-        """A short hash of the sorted times and gids: equal spikes, equal digest."""
+        """A short hash of the sorted times and gids: equal spikes, equal digest.
+
+        Example::
+
+            assert spikes_on_2_ranks.digest() == spikes_on_1_rank.digest()
+        """
         sha = hashlib.sha256(self.times.tobytes())
         sha.update(self.gids.tobytes())
         return sha.hexdigest()[:16]
