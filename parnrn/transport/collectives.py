@@ -340,12 +340,17 @@ def allgather(obj: Any, comm: Any = None) -> list[Any]:
 
         owners = allgather(set(my_gids))
     """
+    return _allgather(obj, comm, "allgather")
+
+
+def _allgather(obj: Any, comm: Any, op: str, extra_error: BaseException | None = None) -> list[Any]:
+    """``allgather`` named ``op`` in fingerprints and errors; ``extra_error`` fails it."""
     comm = default_comm() if comm is None else comm
     if _size(comm) == 1:
-        _serial_check("allgather", _serialize(obj)[1], TransportError)
+        _serial_check(op, extra_error or _serialize(obj)[1], TransportError)
         return [obj]
     rank = comm.Get_rank()
-    headers, payload, blob = _exchange_contribution(comm, "allgather", obj, -1)
+    headers, payload, blob = _exchange_contribution(comm, op, obj, -1, extra_error)
     blobs = _blobs_v(comm, headers, blob, None)
     result, error = [], None
     for r, h in enumerate(headers):
@@ -359,7 +364,7 @@ def allgather(obj: Any, comm: Any = None) -> list[Any]:
         error = error or failure
         result.append(item)
     if not headers.all_plain():
-        guard.agree(comm, "allgather", error, TransportError)
+        guard.agree(comm, op, error, TransportError)
     return result
 
 
@@ -448,14 +453,21 @@ def allreduce(value: Any, op: str | Callable[[Any, Any], Any] = "sum", comm: Any
     function of two values; values are combined in rank order, so every rank gets the
     identical result. numpy arrays combine elementwise.
 
+    Raises ``TransportError`` on every rank if a rank's ``op`` is unknown or its value
+    cannot be sent.
+
     Example::
 
         total_spikes = allreduce(len(my_spikes), "sum")
     """
     reduce_pair = REDUCTIONS.get(op) if isinstance(op, str) else op
+    error = None
     if not callable(reduce_pair):
-        raise ValueError(f"unknown reduction {op!r}; use one of {sorted(REDUCTIONS)} or a function")
-    return functools.reduce(reduce_pair, allgather(value, comm))
+        error = ValueError(
+            f"unknown reduction {op!r}; use one of {sorted(REDUCTIONS)} or a function"
+        )
+    values = _allgather(value, comm, "allreduce", error)
+    return functools.reduce(reduce_pair, values)
 
 
 def barrier(comm: Any = None) -> None:

@@ -292,3 +292,12 @@ def test_broadcast_into_with_a_read_only_array_raises_everywhere():
     array.flags.writeable = rank != last
     with pytest.raises(BroadcastError, match=f"rank {last}: ValueError: .*writable C-contiguous"):
         transport.broadcast_into(array)
+
+
+def test_allreduce_with_an_unknown_operation_on_one_rank_raises_everywhere():
+    with pytest.raises(TransportError) as info:
+        transport.allreduce(rank, "mean" if rank == last else "sum")
+    assert f"allreduce failed on rank {last}: ValueError: unknown reduction 'mean'" in str(
+        info.value
+    )
+    assert transport.allreduce(1, "sum") == size
