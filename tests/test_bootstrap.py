@@ -68,3 +68,16 @@ def test_neuron_init_mpi_at_import_gets_the_same_library(tmp_path, monkeypatch):
     result = run_mpi(2, [str(path)], timeout=120, env={"NEURON_INIT_MPI": "1"})
     assert result.returncode == 0, result.output
     assert sorted(re.findall(r"id=(\d) nhost=(\d)", result.stdout)) == [("0", "2"), ("1", "2")]
+
+
+def test_symbol_lookup_finds_the_same_library_as_the_mapped_files():
+    """The fallback for systems without /proc/self/maps (macOS) agrees with the maps."""
+    result = run_python(
+        "import os\n"
+        "from parnrn import runtime\n"
+        "rt = runtime.start()\n"
+        "found = runtime._library_defining('MPI_Init', rt.MPI.__file__)\n"
+        "print(found == os.path.realpath(rt.library), found)\n"
+    )
+    assert result.returncode == 0, result.output
+    assert result.stdout.startswith("True /"), result.output
