@@ -90,6 +90,8 @@ def _receive_buffers(lengths: list[int]) -> list[np.ndarray]:
     faulted in 4 KiB at a time, which costs more than moving the data. The arrays rebuilt
     from these buffers keep the whole allocation alive together.
     """
+    if not lengths:
+        return []
     starts = [0]
     for length in lengths:
         starts.append(starts[-1] + -(-length // _ALIGN) * _ALIGN)
@@ -120,11 +122,18 @@ def _recv_bytes(comm: Any, buffer: Any, source: int, tag: int) -> None:
         comm.Recv(chunk, source, tag)
 
 
-def _try_load(blob: Any, nbufs: int, buffers: list[Any]) -> tuple[Any, BaseException | None]:
+def _try_load(stream: Any, buffers: list[Any]) -> tuple[Any, BaseException | None]:
     try:
-        return loads(_split_blob(blob, nbufs)[1], buffers), None
+        return loads(stream, buffers), None
     except Exception as exc:
         return None, exc
+
+
+def _root_error(root: int, size: int) -> ValueError | None:
+    """The error of a ``root`` that is not a rank, or None."""
+    if 0 <= root < size:
+        return None
+    return ValueError(f"root {root} is not a rank of this {size}-rank communicator")
 
 
 def _serial_check(
@@ -155,8 +164,7 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
     rank = 0 if comm is None else comm.Get_rank()
     is_root = rank == root
     payload, error = _serialize(obj) if is_root else (None, None)
-    if not 0 <= root < size:
-        error = ValueError(f"root {root} is not a rank of this {size}-rank communicator")
+    error = _root_error(root, size) or error
     if size == 1:
         _serial_check("broadcast", error, BroadcastError, root)
         return obj
@@ -185,10 +193,10 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
         else:
             blob = _empty(head.blob_len)
             _bcast_bytes(comm, blob, root)
-        lengths, _ = _split_blob(blob, head.nbufs)
+        lengths, stream = _split_blob(blob, head.nbufs)
         buffers = _receive_buffers(lengths)
         _bcast_buffers(comm, buffers, root)
-        result, error = _try_load(blob, head.nbufs, buffers)
+        result, error = _try_load(stream, buffers)
     if not head.plain:
         guard.agree(comm, "broadcast", error, BroadcastError, root)
     return result
@@ -215,8 +223,8 @@ def broadcast_into(array: np.ndarray, root: int = 0, comm: Any = None) -> np.nda
         error = TypeError(f"broadcast_into needs a numpy array, not {type(array).__name__}")
     elif not (array.flags.c_contiguous and array.flags.writeable):
         error = ValueError("broadcast_into needs a writable C-contiguous array")
-    elif not 0 <= root < size:
-        error = ValueError(f"root {root} is not a rank of this {size}-rank communicator")
+    else:
+        error = _root_error(root, size)
     if size == 1:
         _serial_check("broadcast_into", error, BroadcastError, root)
         return array
@@ -304,8 +312,9 @@ def gather(obj: Any, root: int = 0, comm: Any = None) -> list[Any] | None:
         _serial_check("gather", _serialize(obj)[1], TransportError)
         return [obj]
     rank = comm.Get_rank()
-    bad_root = None if 0 <= root < size else ValueError(f"root {root} is not a rank (size {size})")
-    headers, payload, blob = _exchange_contribution(comm, "gather", obj, root, bad_root)
+    headers, payload, blob = _exchange_contribution(
+        comm, "gather", obj, root, _root_error(root, size)
+    )
     blobs = _blobs_v(comm, headers, blob, root)
     error = None
     if rank == root:
@@ -314,11 +323,11 @@ def gather(obj: Any, root: int = 0, comm: Any = None) -> list[Any] | None:
             if r == rank:
                 result.append(obj)
                 continue
-            lengths, _ = _split_blob(blobs[r], h.nbufs)
+            lengths, stream = _split_blob(blobs[r], h.nbufs)
             buffers = _receive_buffers(lengths)
             for tag, buffer in enumerate(buffers):
                 _recv_bytes(comm, buffer, r, tag)
-            item, failure = _try_load(blobs[r], h.nbufs, buffers)
+            item, failure = _try_load(stream, buffers)
             error = error or failure
             result.append(item)
     else:
@@ -358,9 +367,10 @@ def _allgather(obj: Any, comm: Any, op: str, extra_error: BaseException | None =
             _bcast_buffers(comm, payload.buffers, r)
             result.append(obj)
             continue
-        buffers = _receive_buffers(_split_blob(blobs[r], h.nbufs)[0])
+        lengths, stream = _split_blob(blobs[r], h.nbufs)
+        buffers = _receive_buffers(lengths)
         _bcast_buffers(comm, buffers, r)
-        item, failure = _try_load(blobs[r], h.nbufs, buffers)
+        item, failure = _try_load(stream, buffers)
         error = error or failure
         result.append(item)
     if not headers.all_plain():
@@ -391,8 +401,7 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
             payloads = [dumps(item) for item in items]
         except Exception as exc:
             error = exc
-    if not 0 <= root < size:
-        error = ValueError(f"root {root} is not a rank of this {size}-rank communicator")
+    error = _root_error(root, size) or error
     if size == 1:
         _serial_check("scatter", error, TransportError, root)
         return items[0]
@@ -417,11 +426,11 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
         comm.Scatter(None, shape, root)
         blob = _empty(int(shape[0]))
         comm.Scatterv(None, blob, root)
-        lengths, _ = _split_blob(blob, int(shape[1]))
+        lengths, stream = _split_blob(blob, int(shape[1]))
         buffers = _receive_buffers(lengths)
         for tag, buffer in enumerate(buffers):
             _recv_bytes(comm, buffer, root, tag)
-        result, error = _try_load(blob, int(shape[1]), buffers)
+        result, error = _try_load(stream, buffers)
     if not headers[root].plain:
         guard.agree(comm, "scatter", error, TransportError)
     return result

@@ -28,6 +28,7 @@ import traceback
 import zlib
 from typing import Any
 
+from .. import runtime
 from ..errors import CollectiveMismatchError, CollectiveTimeoutError, ParallelError
 from ..settings import settings
 
@@ -201,10 +202,9 @@ def agree(
     root: int = -1,
 ) -> None:
     """Trailing status exchange: if any rank failed after the data moved, all raise."""
-    from ..runtime import start
-
+    MPI = runtime.start().MPI
     flag = bytearray([error is not None])
-    comm.Allreduce(start().MPI.IN_PLACE, [flag, start().MPI.UNSIGNED_CHAR], start().MPI.MAX)
+    comm.Allreduce(MPI.IN_PLACE, [flag, MPI.UNSIGNED_CHAR], MPI.MAX)
     if flag[0]:
         _raise_for_everyone(comm, op, root, -1, error, error_class, False)
 
@@ -222,6 +222,7 @@ def _raise_for_everyone(
     record = error_record(error) if error is not None else None
     mine = (op, root, seq, site or call_site(), record)
     everyone = comm.allgather(mine)
+    failures = {rank: rec for rank, (*_, rec) in enumerate(everyone) if rec}
     if mismatch:
         where = {rank: (name, r, s, at) for rank, (name, r, s, at, _) in enumerate(everyone)}
         text = "; ".join(
@@ -231,10 +232,9 @@ def _raise_for_everyone(
         raise CollectiveMismatchError(
             f"[rank {comm.Get_rank()}/{comm.Get_size()}] ranks entered different collectives: "
             f"{text}",
-            {rank: rec for rank, (*_, rec) in enumerate(everyone) if rec},
+            failures,
             where,
         )
-    failures = {rank: rec for rank, (*_, rec) in enumerate(everyone) if rec}
     message = f"{op} failed on {describe_failures(failures, root)}"
     rank = comm.Get_rank()
     prefix = f"[rank {rank}/{comm.Get_size()}] "
@@ -259,10 +259,7 @@ def _wait_or_time_out(comm: Any, request: Any, op: str, root: int, seq: int) -> 
 def _raise_timeout(comm: Any, op: str, root: int, seq: int) -> None:
     """Tell the other waiting ranks where this rank waits; whoever stays silent for a
     grace period never arrived."""
-    from ..runtime import start
-
-    MPI = start().MPI
-    control = start().control
+    MPI, control = runtime.start().MPI, runtime.start().control
     rank, size = comm.Get_rank(), comm.Get_size()
     site = call_site()
     notice = (seq, op, root, site)
