@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from . import runtime
 from .errors import (
     BroadcastError,
     CollectiveMismatchError,
@@ -38,6 +39,7 @@ __version__ = "0.1.0"
 __all__ = [
     "p",
     "ParallelContext",
+    "ParallelCon",
     "Spikes",
     "configure",
     "ParnrnError",
@@ -54,23 +56,37 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # NEURON is imported only when these are first used, and only after MPI has started
-    # and NEURON has been pointed at the same MPI library.
-    if name in ("p", "ParallelContext", "Spikes") and "neuron" not in sys.modules:
-        from .runtime import point_neuron_at_mpi
+def _arm_failfast(started: runtime.Runtime) -> None:
+    """The one place the job-level failure policy is armed: as soon as MPI starts."""
+    from . import failfast  # here: loaded with MPI, so that `import parnrn` stays cheap
 
-        point_neuron_at_mpi()
+    failfast.install(started)
+
+
+runtime.on_start(_arm_failfast)
+
+_NEEDS_NEURON = ("p", "ParallelContext", "ParallelCon")
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so that `import parnrn` starts neither MPI nor NEURON; NEURON
+    # only after MPI has started and NEURON has been pointed at the same MPI library.
+    if name in _NEEDS_NEURON and "neuron" not in sys.modules:
+        runtime.point_neuron_at_mpi()
     if name == "p":
         from .interpreter import p
 
         return p
-    if name == "ParallelContext":
-        from .context.parallel import ParallelContext
+    if name in ("ParallelContext", "ParallelCon"):
+        from .context import parallel
 
-        return ParallelContext
+        return getattr(parallel, name)
     if name == "Spikes":
         from .context.spikes import Spikes
 
         return Spikes
     raise AttributeError(f"module 'parnrn' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

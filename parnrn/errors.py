@@ -24,6 +24,44 @@ __all__ = [
 Failures = dict[int, tuple[str, str, str]]
 
 
+def error_record(exc: BaseException) -> tuple[str, str, str]:
+    """(type name, message, traceback text) of ``exc``, for sending to other ranks.
+
+    Survives any exception object: one whose ``__str__`` raises is described by its type.
+
+    Example::
+
+        failures = {rank: error_record(exc)}
+    """
+    import traceback  # here: only a failure pays for it, not every `import parnrn`
+
+    name = type(exc).__name__
+    try:
+        message = str(exc)
+    except Exception:  # an error report must not fail on a broken __str__
+        message = f"<{name} whose str() failed>"
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        text = f"{name}: {message}\n"
+    return (name, message, text)
+
+
+def describe_failures(failures: Failures, root: int = -1) -> str:
+    """``rank 1 (root): TypeError: msg; rank 2: ...``, for an exception message.
+
+    Example::
+
+        describe_failures({0: ("TypeError", "cannot pickle", "")}, root=0)
+        # 'rank 0 (root): TypeError: cannot pickle'
+    """
+    parts = []
+    for rank, (name, message, _) in sorted(failures.items()):
+        role = " (root)" if rank == root else ""
+        parts.append(f"rank {rank}{role}: {name}: {message}")
+    return "; ".join(parts)
+
+
 class ParnrnError(Exception):
     """Base class of every parnrn error.
 
@@ -111,8 +149,7 @@ class HocError(ParnrnError, RuntimeError):
 
     Example::
 
-        with hoc_errors("gid_connect"):      # from parnrn.hocerror
-            pc.gid_connect(3, not_a_target)  # HocError: [rank 1/4] NEURON error in ...
+        p.parallel.gid_connect(3, not_a_target)  # HocError: [rank 1/4] NEURON error in ...
     """
 
     def __init__(self, message: str, hoc_text: str, rank: int, what: str):

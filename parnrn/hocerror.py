@@ -1,13 +1,13 @@
-"""Put NEURON's own error text into the Python exception a hoc error raises.
+"""Hoc errors as ``HocError``: a ``RuntimeError`` that names the rank and the call.
 
-With ``pc.mpiabort_on_error(0)`` (always set by parnrn) a hoc error raises a bare
-``RuntimeError`` such as ``hocobj_call error`` on the failing rank, while the useful text
-(``NEURON: arg 2 must be a point process``, the hoc line, the call) goes to stderr, where
-under ``mpiexec`` it is easily lost among other ranks' output. ``hoc_errors(what)``
-captures what is written to stderr during a block (at the file-descriptor level, for
-NEURON's C code, and ``sys.stderr``, through which NEURON prints when Python hosts it) and
-turns such a ``RuntimeError`` into a ``HocError`` carrying that text and the rank. Text
-written during a block that does not fail is passed on to stderr unchanged.
+With ``pc.mpiabort_on_error(0)`` (always set by parnrn) a hoc error raises a
+``RuntimeError`` on the failing rank. parnrn's own NEURON calls (``p.parallel.*``) turn it
+into a ``HocError`` with ``hoc_error``, at no cost when nothing fails: NEURON 9 puts the
+hoc message into the exception. For a block of the user's own NEURON calls,
+``hoc_errors(what)`` also captures what NEURON printed to stderr during the block (at the
+file-descriptor level, for NEURON's C code, and ``sys.stderr``, through which NEURON prints
+when Python hosts it), where under ``mpiexec`` it is easily lost among other ranks' output.
+Text written during a block that does not fail is passed on to stderr unchanged.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from .errors import HocError
+from .ranks import known_rank_size, rank_tag
 
 T = TypeVar("T")
 
@@ -51,36 +52,61 @@ def hoc_errors(what: str) -> Iterator[None]:
     finally:
         _depth -= 1
         text = _stop_capture(capture)
-    if error is None or isinstance(error, HocError) or not _is_hoc_error(error, text):
+    if error is None or not is_hoc_error(error, text):
         _pass_on(text)
         if error is not None:
             raise error
         return
-    raise _hoc_error(what, error, text) from error
+    raise hoc_error(what, error, text) from error
 
 
-def call(what: str, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """``function(*args, **kwargs)`` inside ``hoc_errors(what)``.
+def raising_hoc_errors(what: str, function: Callable[..., T]) -> Callable[..., T]:
+    """``function``, with a hoc error it raises turned into a ``HocError`` naming
+    ``what``; free when nothing fails (nothing is captured).
 
     Example::
 
-        call("psolve", pc.psolve, 100.0)
+        psolve = raising_hoc_errors("psolve", pc.psolve)
+        psolve(100.0)   # HocError: [rank 1/4] NEURON error in psolve: ...
     """
-    with hoc_errors(what):
-        return function(*args, **kwargs)
+
+    def call(*args: Any, **kwargs: Any) -> T:
+        try:
+            return function(*args, **kwargs)
+        except RuntimeError as exc:
+            if is_hoc_error(exc):
+                raise hoc_error(what, exc) from exc
+            raise
+
+    call.__name__ = call.__qualname__ = what
+    call.__doc__ = getattr(function, "__doc__", None)
+    return call
 
 
-def _is_hoc_error(error: RuntimeError, text: str) -> bool:
-    return "NEURON:" in text or "hoc" in str(error)
+def is_hoc_error(error: BaseException, text: str = "") -> bool:
+    """Whether ``error`` is NEURON reporting a hoc error (``text``: what it printed)."""
+    return (
+        isinstance(error, RuntimeError)
+        and not isinstance(error, HocError)
+        and ("NEURON:" in text or "hoc" in str(error))
+    )
 
 
-def _hoc_error(what: str, error: RuntimeError, text: str) -> HocError:
-    from .runtime import known_rank_size
+def hoc_error(what: str, error: RuntimeError, text: str = "") -> HocError:
+    """The ``HocError`` for NEURON's ``error`` in the call ``what`` on this rank; ``text``
+    is what NEURON printed, if it was captured.
 
+    Example::
+
+        try:
+            pc.set_gid2node(gid, rank)
+        except RuntimeError as exc:
+            raise hoc_error(f"set_gid2node({gid})", exc) from exc
+    """
     rank, size = known_rank_size()
-    hoc_text = text.strip("\n")
-    lines = "".join(f"\n    {line}" for line in hoc_text.splitlines())
-    message = f"[rank {rank}/{size}] NEURON error in {what}: {error}{lines}"
+    hoc_text = text.strip("\n") or str(error)
+    lines = "".join(f"\n    {line}" for line in text.strip("\n").splitlines())
+    message = f"{rank_tag(rank, size)} NEURON error in {what}: {error}{lines}"
     return HocError(message, hoc_text, rank, what)
 
 

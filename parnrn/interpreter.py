@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .context.connect import ParallelCon
-from .context.parallel import ParallelContext
-from .context.run import finitialize, prepare, run
+from .context.parallel import ParallelCon, ParallelContext
 from .runtime import neuron_context
 
 
@@ -76,7 +74,7 @@ class Interpreter:
             p.run(100)
             p.run(200)   # continues from t = 100
         """
-        run(ParallelContext(), tstop, v_init, progress, strict)
+        ParallelContext().psolve(tstop, v_init, progress, strict)
 
     def finitialize(self, v_init: float | None = None) -> None:
         """The run's set-up (as in ``run``), then ``h.finitialize``; a following ``run``
@@ -87,9 +85,7 @@ class Interpreter:
             p.finitialize(-65)
             p.run(100)
         """
-        parallel = ParallelContext()
-        prepare(parallel)
-        finitialize(parallel, v_init)
+        ParallelContext().finitialize(v_init)
 
 
 p = Interpreter()

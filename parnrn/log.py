@@ -5,14 +5,18 @@ and errors from every rank; ``configure(log_level=..., log_ranks="all")``,
 ``PARNRN_LOG_LEVEL`` and ``PARNRN_LOG_RANKS`` change that. ``warn_once`` logs a given
 warning once per process.
 
-The rank tag and the rank policy are a filter on the logger itself, so a handler you add
-to it (a file, say) gets them too::
+The rank tag, the level and the rank policy are a filter on the logger itself that reads
+the current settings for each record, so a handler you add to it (a file, say) gets them
+too::
 
     import logging
 
     handler = logging.FileHandler("parnrn.log")
     handler.setFormatter(logging.Formatter("%(rank_tag)s %(levelname)s: %(message)s"))
     logging.getLogger("parnrn").addHandler(handler)
+
+parnrn's records go to its own stderr handler and do not propagate to the root logger, so
+that every line carries its rank even in an application that configures no logging.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from .settings import LOG_LEVELS as LEVELS
+from .ranks import known_rank_size, rank_tag
 from .settings import settings
 
 logger = logging.getLogger("parnrn")
@@ -28,13 +32,14 @@ _warned: set[str] = set()
 
 
 class _RankFilter(logging.Filter):
-    """Tags records with the rank and drops sub-warning records off rank 0 by default."""
+    """Tags records with the rank; drops those below the configured level, and
+    sub-warning records off rank 0 unless every rank logs."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from .runtime import known_rank_size
-
+        if record.levelno < logging.getLevelName(settings.log_level):
+            return False
         rank, size = known_rank_size()
-        record.rank_tag = f"[rank {rank}/{size}]"
+        record.rank_tag = rank_tag(rank, size)
         if settings.log_ranks == "root" and rank != 0:
             return record.levelno >= logging.WARNING
         return True
@@ -56,26 +61,8 @@ _handler = _StderrHandler()
 _handler.setFormatter(logging.Formatter("%(rank_tag)s parnrn %(levelname)s: %(message)s"))
 logger.addHandler(_handler)
 logger.addFilter(_RankFilter())
+logger.setLevel(logging.DEBUG)  # the filter applies the configured level
 logger.propagate = False
-
-
-def apply_settings() -> None:
-    """Make the logger follow the current settings.
-
-    Raises ``ValueError`` naming the valid levels when ``settings.log_level`` (from
-    ``configure(log_level=...)`` or ``PARNRN_LOG_LEVEL``) is not one of them.
-
-    Example::
-
-        settings.log_level = "DEBUG"
-        apply_settings()   # what configure(log_level="debug") does
-    """
-    if settings.log_level not in LEVELS:
-        raise ValueError(
-            f"parnrn log level {settings.log_level!r} (configure(log_level=...) or "
-            f"PARNRN_LOG_LEVEL) is not one of {', '.join(LEVELS)}"
-        )
-    logger.setLevel(settings.log_level)
 
 
 def warn_once(key: str, message: str) -> None:
@@ -89,6 +76,3 @@ def warn_once(key: str, message: str) -> None:
         return
     _warned.add(key)
     logger.warning(message)
-
-
-apply_settings()

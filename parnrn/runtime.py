@@ -8,25 +8,22 @@ messages. ``neuron_context()`` then points NEURON at that same library through
 ``pc.mpiabort_on_error(0)``, and checks that NEURON sees as many ranks as MPI does.
 
 Without mpi4py, or started without ``mpiexec``, everything runs with one rank.
+Policies that need MPI (failfast) arm themselves through ``on_start``.
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
-import re
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from .errors import MPIConfigError
+from .ranks import rank_tag, set_known
 
-_LIBMPI_NAME = re.compile(r"^lib(mpi|mpich|mpi_cray)\.(so|dylib)")
-_RANK_ENV = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
-_SIZE_ENV = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_NTASKS")
+_LIBMPI_PREFIXES = ("libmpi.", "libmpich.", "libmpi_cray.")
 
 
-@dataclass
-class Runtime:
+class Runtime(NamedTuple):
     """What ``start()`` found: the mpi4py ``MPI`` module (None in serial fallback),
     this rank, the number of ranks, parnrn's two communicators and the libmpi path.
 
@@ -46,6 +43,22 @@ class Runtime:
 
 _runtime: Runtime | None = None
 _neuron: tuple[Any, Any] | None = None
+_start_hooks: list[Callable[[Runtime], None]] = []
+
+
+def on_start(hook: Callable[[Runtime], None]) -> None:
+    """Call ``hook(runtime)`` once MPI has started (at once if it already has).
+
+    This is how policies above the runtime arm themselves without the runtime knowing
+    them: ``parnrn/__init__.py`` registers ``failfast.install``.
+
+    Example::
+
+        on_start(lambda rt: print("MPI started on rank", rt.rank))
+    """
+    _start_hooks.append(hook)
+    if _runtime is not None:
+        hook(_runtime)
 
 
 def start() -> Runtime:
@@ -60,9 +73,10 @@ def start() -> Runtime:
     if _runtime is not None:
         return _runtime
     try:
-        from mpi4py import MPI
+        from mpi4py import MPI  # here, not at the top: importing mpi4py starts MPI
     except ImportError:
         _runtime = Runtime(None, 0, 1, None, None, None)
+        set_known(0, 1)
         return _runtime
     world = MPI.COMM_WORLD
     _runtime = Runtime(
@@ -73,27 +87,10 @@ def start() -> Runtime:
         control=world.Dup(),
         library=find_mpi_library(MPI),
     )
-    if _runtime.size > 1:
-        from . import failfast
-
-        failfast.install(_runtime)
+    set_known(_runtime.rank, _runtime.size)
+    for hook in _start_hooks:
+        hook(_runtime)
     return _runtime
-
-
-def known_rank_size() -> tuple[int, int]:
-    """This rank and the number of ranks, without starting MPI.
-
-    Uses the started runtime when there is one, otherwise the launcher's environment.
-
-    Example::
-
-        rank, size = known_rank_size()   # under srun before MPI starts: from SLURM_PROCID
-    """
-    if _runtime is not None:
-        return _runtime.rank, _runtime.size
-    rank = next((os.environ[name] for name in _RANK_ENV if name in os.environ), "0")
-    size = next((os.environ[name] for name in _SIZE_ENV if name in os.environ), "1")
-    return int(rank), int(size)
 
 
 def mapped_libraries() -> list[str]:
@@ -117,7 +114,9 @@ def mapped_mpi_libraries() -> list[str]:
 
         mapped_mpi_libraries()   # ['/opt/venv/lib/libmpi.so.12'] after mpi4py started
     """
-    return [path for path in mapped_libraries() if _LIBMPI_NAME.match(os.path.basename(path))]
+    return [
+        path for path in mapped_libraries() if os.path.basename(path).startswith(_LIBMPI_PREFIXES)
+    ]
 
 
 def find_mpi_library(MPI: Any) -> str | None:
@@ -134,26 +133,27 @@ def find_mpi_library(MPI: Any) -> str | None:
         return mapped[0]
     path = _library_defining("MPI_Init", MPI.__file__)
     if path:
-        from .log import warn_once
+        from .log import warn_once  # here: logging costs every `import parnrn` time
 
         warn_once("mpi-fallback", f"found the MPI library by symbol lookup: {path}")
     return path
 
 
-class _DlInfo(ctypes.Structure):
-    _fields_ = [
-        ("dli_fname", ctypes.c_char_p),
-        ("dli_fbase", ctypes.c_void_p),
-        ("dli_sname", ctypes.c_char_p),
-        ("dli_saddr", ctypes.c_void_p),
-    ]
-
-
 def _library_defining(symbol: str, module_file: str) -> str | None:
     """The shared library that provides ``symbol`` to the extension ``module_file``."""
+    import ctypes  # here: only this fallback needs it, not every `import parnrn`
+
+    class DlInfo(ctypes.Structure):
+        _fields_ = [
+            ("dli_fname", ctypes.c_char_p),
+            ("dli_fbase", ctypes.c_void_p),
+            ("dli_sname", ctypes.c_char_p),
+            ("dli_saddr", ctypes.c_void_p),
+        ]
+
     try:
         address = ctypes.cast(getattr(ctypes.CDLL(module_file), symbol), ctypes.c_void_p)
-        info = _DlInfo()
+        info = DlInfo()
         if ctypes.CDLL(None).dladdr(address, ctypes.byref(info)) and info.dli_fname:
             return os.path.realpath(info.dli_fname.decode())
     except (OSError, AttributeError):
@@ -209,7 +209,7 @@ def mismatch_message(runtime: Runtime, nhost: int) -> str:
     given = os.environ.get("MPI_LIB_NRN_PATH", "<unset>")
     neuron_libs = [path for path in mapped_libraries() if "libnrnmpi" in path]
     return (
-        f"[rank {runtime.rank}/{runtime.size}] NEURON sees {nhost} rank(s) but MPI has "
+        f"{rank_tag(runtime.rank, runtime.size)} NEURON sees {nhost} rank(s) but MPI has "
         f"{runtime.size}. mpi4py loaded {runtime.library or 'an unknown libmpi'}; NEURON was "
         f"given MPI_LIB_NRN_PATH={given} and loaded "
         f"{', '.join(neuron_libs) or 'no MPI library of its own'}. Fix: unset "

@@ -1,36 +1,78 @@
 """Process-wide parnrn settings, read from the environment and ``configure()``.
 
 Settings must be identical on every rank (the environment of an ``mpiexec`` job is, and
-``configure`` is meant to be called by the same script on every rank).
+``configure`` is meant to be called by the same script on every rank). A value from the
+environment is checked as strictly as the same value given to ``configure``: a bad one
+raises ``ValueError`` naming the variable when parnrn is imported.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_RANKS = ("root", "all")
+_OFF = ("", "0", "off", "none")
+_FALSE = ("0", "false", "no", "off")
+_TRUE = ("1", "true", "yes", "on")
 
 
-def _env_float(name: str) -> float | None:
-    value = os.environ.get(name, "").strip()
-    if not value or value.lower() in ("0", "off", "none"):
+def checked_timeout(value: Any, source: str = "timeout") -> float | None:
+    """``value`` as a timeout in seconds: None (or 0) turns it off; anything but a
+    positive finite number raises ``ValueError`` naming ``source``."""
+    if value is None:
         return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError(f"{name}={value!r} is not a number of seconds") from None
-    return seconds if seconds > 0 else None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _OFF:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueError(f"{source}={value!r} is not a number of seconds") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{source} must be a number of seconds or None, not {value!r}")
+    if value == 0:
+        return None
+    if not 0 < value < float("inf"):  # also refuses nan
+        raise ValueError(
+            f"{source}={value!r}: a timeout must be a positive finite number of seconds "
+            f"(0 or None turns it off)"
+        )
+    return float(value)
+
+
+def checked_choice(value: str, choices: tuple[str, ...], source: str) -> str:
+    """``value`` if it is one of ``choices`` (compared as written there), else ``ValueError``."""
+    wanted = str(value).strip()
+    wanted = wanted.upper() if choices is LOG_LEVELS else wanted.lower()
+    if wanted not in choices:
+        raise ValueError(f"{source} must be one of {', '.join(choices)}, not {value!r}")
+    return wanted
 
 
 def _env_flag(name: str, default: bool) -> bool:
     value = os.environ.get(name, "").strip().lower()
     if not value:
         return default
-    return value not in ("0", "false", "no", "off")
+    if value not in _FALSE + _TRUE:
+        raise ValueError(f"{name} must be one of {', '.join(_FALSE + _TRUE)}, not {value!r}")
+    return value in _TRUE
 
 
-@dataclass
-class Settings:
-    """Current settings; see ``configure`` for the meaning of each field."""
+def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return checked_choice(value, choices, name) if value else default
+
+
+class Settings(SimpleNamespace):
+    """Current settings; see ``configure`` for the meaning of each field.
+
+    A namespace rather than a dataclass: ``dataclasses`` alone would double the time
+    ``import parnrn`` takes.
+    """
 
     timeout: float | None
     checks: bool
@@ -40,20 +82,19 @@ class Settings:
 
 
 settings = Settings(
-    timeout=_env_float("PARNRN_TIMEOUT"),
+    timeout=checked_timeout(os.environ.get("PARNRN_TIMEOUT"), "PARNRN_TIMEOUT"),
     checks=_env_flag("PARNRN_CHECKS", True),
     strict=_env_flag("PARNRN_STRICT", False),
-    log_level=os.environ.get("PARNRN_LOG_LEVEL", "").strip().upper() or "INFO",
-    log_ranks=os.environ.get("PARNRN_LOG_RANKS", "").strip().lower() or "root",
+    log_level=_env_choice("PARNRN_LOG_LEVEL", LOG_LEVELS, "INFO"),
+    log_ranks=_env_choice("PARNRN_LOG_RANKS", LOG_RANKS, "root"),
 )
 
-_UNSET = object()
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_UNSET: Any = object()
 
 
 def configure(
     *,
-    timeout: float | None = _UNSET,  # type: ignore[assignment]
+    timeout: float | None = _UNSET,
     checks: bool | None = None,
     strict: bool | None = None,
     log_level: str | None = None,
@@ -69,30 +110,24 @@ def configure(
     - ``strict``: gid problems found at run time raise ``GidError`` instead of warning.
     - ``log_level`` and ``log_ranks`` (``"root"`` or ``"all"``): the ``parnrn`` logger.
 
+    Every value is checked before any is changed: a bad one raises ``ValueError``.
+
     Example::
 
         import parnrn
         parnrn.configure(timeout=30)
     """
+    new = {}
     if timeout is not _UNSET:
-        if timeout is not None and not timeout >= 0:
-            raise ValueError(
-                f"timeout must be a positive number of seconds or None, not {timeout!r}"
-            )
-        settings.timeout = timeout or None
-    if checks is not None:
-        settings.checks = bool(checks)
-    if strict is not None:
-        settings.strict = bool(strict)
+        new["timeout"] = checked_timeout(timeout)
     if log_level is not None:
-        if str(log_level).upper() not in LOG_LEVELS:
-            raise ValueError(f"log_level must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}")
-        settings.log_level = str(log_level).upper()
+        new["log_level"] = checked_choice(log_level, LOG_LEVELS, "log_level")
     if log_ranks is not None:
-        if log_ranks not in ("root", "all"):
-            raise ValueError(f"log_ranks must be 'root' or 'all', not {log_ranks!r}")
-        settings.log_ranks = log_ranks
-    from . import log
-
-    log.apply_settings()
+        new["log_ranks"] = checked_choice(log_ranks, LOG_RANKS, "log_ranks")
+    if checks is not None:
+        new["checks"] = bool(checks)
+    if strict is not None:
+        new["strict"] = bool(strict)
+    for name, value in new.items():
+        setattr(settings, name, value)
     return settings

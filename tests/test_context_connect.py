@@ -9,7 +9,7 @@ import pytest
 from neuron import h
 
 import parnrn
-from parnrn import BroadcastError, GidError, ParallelConnectError, p
+from parnrn import BroadcastError, GidError, HocError, ParallelConnectError, p
 from parnrn.log import logger
 
 
@@ -56,7 +56,7 @@ def test_transmitter_from_a_section(pc):
     nc = p.ParallelCon(soma, 1)
     assert nc.threshold == -20
     assert nc.preseg().sec == soma and nc.preseg().x == 0.5
-    assert pc.gid_exists(1) and pc.registry.owned == {1}
+    assert pc.gid_exists(1) and pc.network.registry.owned == {1}
 
 
 def test_transmitter_sources(pc):
@@ -81,7 +81,7 @@ def test_cell_takes_a_netcon_and_a_pointer_with_sec(pc):
     assert pc.cell(1, nc, threshold=-30) is nc and nc.threshold == -30
     other = p.Section(name="other")
     assert p.ParallelCon(other(0.5)._ref_v, 2, sec=other).preseg().sec == other
-    with pytest.raises(ParallelConnectError, match=r"^\[rank 0/1\] cell\(3, .*\) failed: .*"):
+    with pytest.raises(HocError, match=r"^\[rank 0/1\] NEURON error in cell\(3, .*\): .*PreSyn"):
         p.ParallelCon(other(0.5)._ref_v, 3, sec=other)  # NEURON: one gid per source
 
 
@@ -91,11 +91,11 @@ def test_receiver_weight_delay_and_refs(pc):
     nc = p.ParallelCon(np.int32(7), syn, weight=0.25, delay=3.5)
     assert (nc.weight[0], nc.delay, nc.syn()) == (0.25, 3.5, syn)
     assert nc.threshold == 10  # never touched on a receiver
-    assert pc.registry.wanted == {7}
+    assert pc.network.registry.wanted == {7}
     target = Wrapped(p.IntFire1())
     kept = pc.gid_connect(8, target, weight=[0.5])
     assert (kept.weight[0], kept.syn()) == (0.5, target.obj)
-    assert (pc._receiving_netcons[-1], pc._targets[-1]) == (kept, target)
+    assert (pc.network.receiving_netcons[-1], pc.network.targets[-1]) == (kept, target)
 
 
 def test_receiver_keeps_target_alive(pc):
@@ -114,7 +114,7 @@ def test_parallelcon_argument_errors(pc):
         p.ParallelCon(1, p.IntFire1(), threshold=0)
     with pytest.raises(ParallelConnectError, match=r"^\[rank 0/1\] cannot watch 'soma'"):
         p.ParallelCon("soma", 3)
-    assert not pc.gid_exists(3) and 3 not in pc.registry.owned
+    assert not pc.gid_exists(3) and 3 not in pc.network.registry.owned
     with pytest.raises(ParallelConnectError, match=r"^\[rank 0/1\] gid 4: unknown NetCon options"):
         p.ParallelCon(p.IntFire1(), 4, colour="red")
     with pytest.raises(ParallelConnectError, match=r"^\[rank 0/1\] gid_connect\(5, 'x'\) failed"):
@@ -145,7 +145,7 @@ def test_transfer_keys_must_not_be_negative(pc):
         pc.source_var(soma(0.5)._ref_v, -1, sec=soma)
     with pytest.raises(GidError, match=r"not -2"):
         pc.target_var(p.IClamp(soma(0.5)), soma(0.5)._ref_v, -2)
-    assert not pc.run_state.transfer_pending
+    assert not pc.network.transfer_pending
 
 
 def test_broadcast_serial(pc):

@@ -45,7 +45,7 @@ def test_v_init_and_finitialize(pc):
     soma = p.Section(name="soma")
     soma.insert("pas")
     p.run(1, v_init=-50)
-    assert pc.run_state.initialized
+    assert pc.network.initialized
     # relaxing from -50 towards e_pas = -70 with tau = 1 ms
     assert soma(0.5).v == pytest.approx(-70 + 20 * np.exp(-1), abs=0.1)
     p.finitialize(-60)
@@ -67,9 +67,9 @@ def test_transfer_is_set_up_by_run(pc):
     clamp = p.IClamp(target(0.5))
     pc.source_var(source(0.5)._ref_v, 0, sec=source)
     pc.target_var(clamp, clamp._ref_amp, 0)
-    assert pc.run_state.transfer_pending
+    assert pc.network.transfer_pending
     p.run(0.1, v_init=-42)
-    assert not pc.run_state.transfer_pending
+    assert not pc.network.transfer_pending
     assert clamp.amp == pytest.approx(source(0.5).v, abs=1e-9)
     assert source(0.5).v == pytest.approx(-42, abs=0.5)
 

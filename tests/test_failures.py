@@ -131,8 +131,9 @@ ROWS = {
     ),
     "exception in psolve event": Row(
         "nrn_errors.py", "psolve_event", 1,
-        [FAILED + "unhandled RuntimeError", r"ValueError: event callback failed on rank {bad}"],
-        record="RuntimeError",
+        [FAILED + "unhandled HocError", r"NEURON error in psolve\(10\)",
+         r"ValueError: event callback failed on rank {bad}"],
+        record="HocError",
     ),
     "stuck in psolve (watchdog)": Row(
         "nrn_errors.py", "psolve_stuck", None,

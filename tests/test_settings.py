@@ -40,5 +40,5 @@ def test_a_bad_log_level_is_refused_and_not_stored():
 
 
 def test_log_ranks_must_be_root_or_all():
-    with pytest.raises(ValueError, match="log_ranks must be 'root' or 'all', not 'some'"):
+    with pytest.raises(ValueError, match="log_ranks must be one of root, all, not 'some'"):
         configure(log_ranks="some")

@@ -1,10 +1,9 @@
 """NEURON's ParallelContext, automated: gids, ParallelCon, running and spike gathering.
 
-Builds on ``parnrn.transport``; NEURON and its MPI come from ``parnrn.runtime``.
+``parallel`` is the façade (``ParallelContext``, ``ParallelCon``); ``network`` what a rank
+built; ``gids``, ``connect``, ``run`` and ``spikes`` the steps it takes. Builds on
+``parnrn.transport``'s public API; NEURON and its MPI come from ``parnrn.runtime``.
+
+Nothing is imported here: ``parnrn`` imports each module when it is first used, so that
+``from parnrn import Spikes`` does not start NEURON.
 """
-
-from .connect import ParallelCon
-from .parallel import ParallelContext
-from .spikes import Spikes
-
-__all__ = ["ParallelCon", "ParallelContext", "Spikes"]

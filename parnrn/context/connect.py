@@ -1,10 +1,9 @@
-"""ParallelCon: one call for each end of a connection between ranks.
+"""Adapting NEURON objects for connections: what to watch for spikes, what to connect to.
 
-``ParallelCon(source, gid)`` is a transmitter (``set_gid2node`` + ``cell`` with output)
-and ``ParallelCon(gid, target)`` a receiver (``gid_connect`` + weight and delay). Which one
-is decided by which argument is the integer gid. Sources and targets may be raw NEURON
-objects or wrappers exposing ``__netcon__`` / ``__neuron__`` (nrn-patch objects), so code
-written for nrn-patch runs unchanged.
+Sources and targets may be raw NEURON objects or wrappers exposing ``__netcon__`` /
+``__neuron__`` (nrn-patch objects), so code written for nrn-patch runs unchanged. This
+module only adapts objects; ``ParallelCon`` itself lives beside the ``ParallelContext``
+it registers with (``parallel.py``).
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ import numpy as np
 from neuron import hoc, nrn
 
 from ..errors import ParallelConnectError
-from .gids import tag
+from ..ranks import rank_tag
 
-_HocObject = hoc.HocObject
+HocObject = hoc.HocObject
 _Segment = nrn.Segment
 _Section = nrn.Section
 
@@ -31,7 +30,7 @@ def is_gid(value: Any) -> bool:
 
 def unwrap(obj: Any) -> Any:
     """The NEURON object behind ``obj``: itself, or ``obj.__neuron__()`` for wrappers."""
-    if issubclass(type(obj), (_HocObject, _Segment, _Section)):
+    if issubclass(type(obj), (HocObject, _Segment, _Section)):
         return obj
     to_neuron = getattr(obj, "__neuron__", None)
     return to_neuron() if to_neuron is not None else obj
@@ -49,7 +48,7 @@ def netcon_source(source: Any) -> tuple[Any, dict[str, Any]]:
         return source._ref_v, {"sec": source.sec}
     if kind is _Section:
         return source(0.5)._ref_v, {"sec": source}
-    if issubclass(kind, _HocObject):
+    if issubclass(kind, HocObject):
         return source, {}
     to_netcon = getattr(source, "__netcon__", None)
     if to_netcon is not None:
@@ -58,51 +57,51 @@ def netcon_source(source: Any) -> tuple[Any, dict[str, Any]]:
     if to_neuron is not None:
         return netcon_source(to_neuron())
     raise ParallelConnectError(
-        f"{tag()} cannot watch {source!r} for spikes: give a section, a segment, a point "
+        f"{rank_tag()} cannot watch {source!r} for spikes: give a section, a segment, a point "
         f"process or artificial cell, a NetCon, or an object with __netcon__ or __neuron__"
     )
 
 
-def ParallelCon(a: Any, b: Any, output: bool = True, **netcon_kw: Any) -> Any:
-    """Connect across ranks; exactly one of ``a``, ``b`` is an integer gid.
-
-    - ``ParallelCon(source, gid, output=True, threshold=-20, **netcon_kw)``: this rank owns
-      ``gid`` and sends the spikes ``source`` fires (a transmitter).
-    - ``ParallelCon(gid, target, weight=..., delay=...)``: ``target`` receives the spikes of
-      ``gid``, wherever it lives (a receiver). The receiving NetCon's threshold is never
-      set: that would change the shared source (NEURON issue #2135).
-
-    Returns the NetCon. Example::
-
-        p.ParallelCon(soma, gid)                                   # transmit
-        p.ParallelCon(gid - 1, synapse, weight=0.05, delay=1)      # receive
-    """
-    parallel = _parallel or _context()
-    a_gid, b_gid = is_gid(a), is_gid(b)
-    if a_gid and not b_gid:
-        if "threshold" in netcon_kw:
+def spike_detector(
+    gid: int,
+    source: Any,
+    NetCon: Any,
+    threshold: float | None,
+    options: dict[str, Any],
+    new_threshold: float | None = None,
+) -> Any:
+    """The NetCon that detects the spikes of ``gid``: ``source`` itself if it is one
+    (its threshold kept unless ``threshold`` is given), else a new NetCon watching it
+    (threshold ``threshold``, else ``new_threshold``, else NEURON's default).
+    ``options`` may hold ``sec``, ``weight`` and ``delay``; anything else is refused."""
+    nc = unwrap(source)
+    sec = options.pop("sec", None)
+    if not issubclass(type(nc), NetCon):
+        threshold = new_threshold if threshold is None else threshold
+        watched, where = netcon_source(nc)
+        if sec is not None:
+            where = {"sec": unwrap(sec)}
+        try:
+            nc = NetCon(watched, None, **where)
+        except (RuntimeError, TypeError, ValueError) as exc:
             raise ParallelConnectError(
-                f"{tag()} a receiving ParallelCon cannot set a threshold: it would change the "
-                f"shared source of gid {a} (NEURON issue #2135); set it on the transmitter"
-            )
-        return parallel.gid_connect(a, b, **netcon_kw)
-    if b_gid and not a_gid:
-        threshold = netcon_kw.pop("threshold", -20)
-        return parallel.register(b, a, threshold=threshold, output=output, **netcon_kw)
-    raise ParallelConnectError(
-        f"{tag()} ParallelCon needs exactly one integer gid, as ParallelCon(source, gid) "
-        f"or ParallelCon(gid, target); got {type(a).__name__} and {type(b).__name__}"
-    )
+                f"{rank_tag()} gid {gid}: NEURON cannot watch {source!r} for spikes: {exc}"
+            ) from exc
+    if threshold is not None:
+        nc.threshold = threshold
+    weight, delay = options.pop("weight", None), options.pop("delay", None)
+    if weight is not None:
+        set_weights(nc, weight)
+    if delay is not None:
+        nc.delay = delay
+    if options:
+        raise ParallelConnectError(
+            f"{rank_tag()} gid {gid}: unknown NetCon options {sorted(options)}"
+        )
+    return nc
 
 
-_parallel: Any = None
-
-
-def _context() -> Any:
-    """The process's ParallelContext wrapper (imported late: it imports this module)."""
-    global _parallel
-    if _parallel is None:
-        from .parallel import ParallelContext
-
-        _parallel = ParallelContext()
-    return _parallel
+def set_weights(nc: Any, weight: Any) -> None:
+    """Set ``nc``'s weight: a number, or one weight per NET_RECEIVE argument."""
+    for i, w in enumerate(np.ravel(weight).tolist()):
+        nc.weight[i] = w

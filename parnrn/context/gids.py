@@ -19,17 +19,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import GidError
-from ..runtime import known_rank_size
+from ..ranks import rank_tag
+from ..transport import allgather, alltoall_arrays
 
 STRATEGIES = ("round_robin", "block", "balanced")
 # How many offending gids a report lists; the totals are always given.
 REPORT_LIMIT = 10
-
-
-def tag() -> str:
-    """``[rank r/N]``: the prefix of every parnrn error message."""
-    rank, size = known_rank_size()
-    return f"[rank {rank}/{size}]"
 
 
 def as_gid(value: Any) -> int:
@@ -39,10 +34,12 @@ def as_gid(value: Any) -> int:
         gid = operator.index(value)
     except TypeError:
         if not (isinstance(value, float) and value.is_integer()):
-            raise GidError(f"{tag()} gid must be a non-negative integer, not {value!r}") from None
+            raise GidError(
+                f"{rank_tag()} gid must be a non-negative integer, not {value!r}"
+            ) from None
         gid = int(value)
     if gid < 0:
-        raise GidError(f"{tag()} gid must be a non-negative integer, not {gid}")
+        raise GidError(f"{rank_tag()} gid must be a non-negative integer, not {gid}")
     return gid
 
 
@@ -58,13 +55,13 @@ class GidRegistry:
         """Record that this rank owns ``gid``; a second claim raises ``GidError``."""
         if gid in self.owned:
             raise GidError(
-                f"{tag()} gid {gid} is already registered on this rank: set_gid2node (or a "
+                f"{rank_tag()} gid {gid} is already registered on this rank: set_gid2node (or a "
                 f"transmitting ParallelCon) was called twice for it"
             )
         if gid in self.wanted:
             # NEURON refuses this with a hoc error (an MPI_Abort by default).
             raise GidError(
-                f"{tag()} gid {gid} cannot be registered on this rank after this rank "
+                f"{rank_tag()} gid {gid} cannot be registered on this rank after this rank "
                 f"connected to it (gid_connect or a receiving ParallelCon): register every "
                 f"cell this rank owns first, then connect"
             )
@@ -105,13 +102,15 @@ def distribute(
     if strategy == "block":
         return np.array_split(all_gids, size)[rank].copy()
     if strategy != "balanced":
-        raise ValueError(f"{tag()} unknown distribution strategy {strategy!r}; use {STRATEGIES}")
+        raise ValueError(
+            f"{rank_tag()} unknown distribution strategy {strategy!r}; use {STRATEGIES}"
+        )
     if weights is None:
-        raise ValueError(f"{tag()} strategy 'balanced' needs weights, one per gid")
+        raise ValueError(f"{rank_tag()} strategy 'balanced' needs weights, one per gid")
     load = np.asarray(weights, dtype=float).ravel()
     if load.shape != all_gids.shape or not np.all(np.isfinite(load)) or np.any(load < 0):
         raise ValueError(
-            f"{tag()} 'balanced' needs one finite non-negative weight per gid: got "
+            f"{rank_tag()} 'balanced' needs one finite non-negative weight per gid: got "
             f"{load.size} weights for {all_gids.size} gids"
         )
     return all_gids[_lpt_mask(load, rank, size)]
@@ -146,8 +145,6 @@ def check(comm: Any, registry: GidRegistry) -> tuple[list[str], int]:
     if comm is None or comm.Get_size() == 1:
         problems, total = _problems([owned], [wanted])
     else:
-        from ..transport import allgather
-
         reports = allgather(_problems(*_route_to_checkers(comm, owned, wanted)), comm)
         problems = [problem for found, _ in reports for problem in found]
         total = sum(count for _, count in reports)
@@ -163,16 +160,10 @@ def _route_to_checkers(
     kind = np.repeat([0, 1], [owned.size, wanted.size])
     key = (gids % size) * 2 + kind  # (checker, owned-or-wanted), sorted together
     order = np.argsort(key, kind="stable")
-    counts = np.bincount(key, minlength=2 * size).astype(np.int64)
-    received_counts = np.empty_like(counts)
-    comm.Alltoall(counts, received_counts)  # pairs: (owned, wanted) from each rank
-    recv_pairs = received_counts.reshape(size, 2)
-    recv_counts = recv_pairs.sum(axis=1)
-    received = np.empty(int(recv_counts.sum()), dtype=np.int64)
-    send = np.ascontiguousarray(gids[order])
-    comm.Alltoallv([send, counts.reshape(size, 2).sum(axis=1)], [received, recv_counts])
+    counts = np.bincount(key, minlength=2 * size).reshape(size, 2)
+    received, recv_pairs = alltoall_arrays(gids[order], counts, comm)
     owned_from, wanted_from, start = [], [], 0
-    for n_owned, n_wanted in recv_pairs.tolist():
+    for n_owned, n_wanted in recv_pairs.tolist():  # (owned, wanted) from each rank
         owned_from.append(received[start : start + n_owned])
         wanted_from.append(received[start + n_owned : start + n_owned + n_wanted])
         start += n_owned + n_wanted

@@ -1,11 +1,14 @@
-"""``ParallelContext``: NEURON's ``h.ParallelContext()``, made safe and automated.
+"""``ParallelContext``: NEURON's ``h.ParallelContext()``, made safe and automated, and
+``ParallelCon``, one call for each end of a connection between ranks.
 
 One wrapper per process (``p.parallel``). Every NEURON method still works: unknown
-attributes pass through to the real ParallelContext. The wrapper validates gids before
-NEURON sees them (a duplicate gid is a ``GidError`` on the calling rank, not an
-``MPI_Abort``), keeps the NetCons and targets of its connections alive, remembers what the
-run needs (recorded spikes, transfer variables), and adds parnrn's guarded object
-collectives. Signatures follow nrn-patch's parallel layer, so code written for it runs.
+attributes pass through to the real ParallelContext, and a hoc error in any call made
+through the wrapper is a ``HocError`` (a ``RuntimeError``) naming the rank and the call.
+The wrapper validates gids before NEURON sees them (a duplicate gid is a ``GidError`` on
+the calling rank, not an ``MPI_Abort``), keeps what this rank built in a ``Network``
+(registry, recordings, run state, the NetCons and targets it keeps alive), and adds
+parnrn's guarded object collectives. Signatures follow nrn-patch's parallel layer, so code
+written for it runs.
 """
 
 from __future__ import annotations
@@ -17,14 +20,19 @@ import numpy as np
 
 from .. import transport
 from ..errors import GidError, ParallelConnectError
+from ..hocerror import hoc_error, is_hoc_error, raising_hoc_errors
 from ..log import logger
+from ..ranks import rank_tag
 from ..runtime import neuron_context, start
 from . import gids, run, spikes
-from .connect import netcon_source, unwrap
-from .gids import GidRegistry, as_gid, tag
+from .connect import HocObject, is_gid, set_weights, spike_detector, unwrap
+from .gids import as_gid
+from .network import Network
 
 # NEURON's pc.allreduce codes.
 _HOC_REDUCTIONS = {1: "sum", 2: "max", 3: "min"}
+# The threshold of a spike detector that a transmitting ParallelCon creates.
+DEFAULT_THRESHOLD = -20.0
 
 
 class _VectorPayload:
@@ -67,29 +75,27 @@ class ParallelContext:
         return cls._instance
 
     def _start(self) -> None:
-        h, self._pc = neuron_context()
+        self._h, self._pc = neuron_context()
         runtime = start()
         self.comm = runtime.data
         self._rank, self._size = runtime.rank, runtime.size
-        self._NetCon, self._Vector = h.NetCon, h.Vector
+        self._NetCon, self._Vector = self._h.NetCon, self._h.Vector
         # Bound once: looking a method up on a HocObject costs more than the call itself.
         self._hoc_gid_connect = self._pc.gid_connect
         self._hoc_set_gid2node = self._pc.set_gid2node
         self._hoc_cell = self._pc.cell
-        self.registry = GidRegistry()
-        self.records = spikes.SpikeRecords()
-        self.run_state = run.RunState()
-        # Strong references: NEURON aborts when a NetCon's source or target is freed.
-        self._transmitters: dict[int, tuple[Any, Any]] = {}  # gid -> (NetCon, source)
-        self._receiving_netcons: list[Any] = []  # two lists: no tuple per connection
-        self._targets: list[Any] = []
-        self._warned_late_gid = False
+        self.network = Network()
 
     def __getattr__(self, name: str) -> Any:
-        # Only reached for names this class lacks: NEURON's own methods.
+        # NEURON's own methods, with hoc errors as HocError; cached on the instance.
         if name.startswith("_"):
             raise AttributeError(name)
-        return getattr(self._pc, name)
+        attr = getattr(self._pc, name)
+        if not callable(attr):
+            return attr
+        method = raising_hoc_errors(name, attr)
+        setattr(self, name, method)
+        return method
 
     def __neuron__(self) -> Any:
         """The wrapped ``h.ParallelContext()``."""
@@ -130,9 +136,7 @@ class ParallelContext:
             p.run(100)
             print(p.parallel.min_delay)
         """
-        return self.run_state.min_delay
-
-    # -- gids -------------------------------------------------------------------------
+        return self.network.min_delay
 
     def distribute(
         self,
@@ -163,9 +167,13 @@ class ParallelContext:
         gid = as_gid(gid)
         if id is None or id == self._rank:
             self._claim(gid)
-            self._pc.set_gid2node(gid, self._rank)
+            try:
+                self._hoc_set_gid2node(gid, self._rank)
+            except RuntimeError as exc:
+                self.network.registry.owned.discard(gid)
+                raise hoc_error(f"set_gid2node({gid})", exc) from exc
         elif not 0 <= id < self._size:
-            raise GidError(f"{tag()} set_gid2node({gid}, {id}): rank {id} does not exist")
+            raise GidError(f"{rank_tag()} set_gid2node({gid}, {id}): rank {id} does not exist")
 
     def cell(self, gid: int, source: Any, threshold: float | None = None, output: bool = True):
         """Make ``source`` (a NetCon, or anything a NetCon can watch) the spike source of
@@ -178,19 +186,26 @@ class ParallelContext:
             p.parallel.cell(7, soma(0.5), threshold=-20)
         """
         gid = as_gid(gid)
-        if gid not in self.registry.owned and not self._pc.gid_exists(gid):
+        if gid not in self.network.registry.owned and not self._pc.gid_exists(gid):
             raise GidError(
-                f"{tag()} cell({gid}, ...): gid {gid} is not registered on this rank; call "
-                f"set_gid2node({gid}) on the rank that builds the cell first"
+                f"{rank_tag()} cell({gid}, ...): gid {gid} is not registered on this rank; "
+                f"call set_gid2node({gid}) on the rank that builds the cell first"
             )
-        nc = self._netcon(gid, source, threshold, {})
+        nc = spike_detector(gid, source, self._NetCon, threshold, {})
         return self._cell(gid, nc, source, output)
 
     def register(
-        self, gid: int, source: Any, threshold: float | None = -20, output: bool = True, **kw: Any
+        self,
+        gid: int,
+        source: Any,
+        threshold: float | None = None,
+        output: bool = True,
+        **kw: Any,
     ) -> Any:
         """``set_gid2node`` + ``cell`` in one validated step; returns the NetCon. This is
-        what a transmitting ``ParallelCon`` does.
+        what a transmitting ``ParallelCon`` does. A NetCon given as ``source`` keeps its
+        own threshold unless ``threshold`` is given; a new one watching ``source`` gets
+        ``threshold`` or -20 mV.
 
         Example::
 
@@ -199,55 +214,57 @@ class ParallelContext:
         gid = as_gid(gid)
         self._claim(gid)
         try:
-            nc = self._netcon(gid, source, threshold, kw)
-        except BaseException:
-            self.registry.owned.discard(gid)  # NEURON has not seen the gid yet
+            nc = spike_detector(gid, source, self._NetCon, threshold, kw, DEFAULT_THRESHOLD)
+            self._hoc_set_gid2node(gid, self._rank)
+        except BaseException as exc:
+            self.network.registry.owned.discard(gid)  # NEURON has not kept the gid
+            if is_hoc_error(exc):
+                raise hoc_error(f"set_gid2node({gid})", exc) from exc
             raise
-        self._hoc_set_gid2node(gid, self._rank)
         return self._cell(gid, nc, source, output)
 
+    def connect(self, a: Any, b: Any, output: bool = True, **netcon_kw: Any) -> Any:
+        """``ParallelCon`` on this context: ``connect(source, gid)`` transmits,
+        ``connect(gid, target)`` receives (see ``ParallelCon``).
+
+        Example::
+
+            p.parallel.connect(soma, 7)
+        """
+        a_gid, b_gid = is_gid(a), is_gid(b)
+        if a_gid and not b_gid:
+            if "threshold" in netcon_kw:
+                raise ParallelConnectError(
+                    f"{rank_tag()} a receiving ParallelCon cannot set a threshold: it would "
+                    f"change the shared source of gid {a} (NEURON issue #2135); set it on "
+                    f"the transmitter"
+                )
+            return self.gid_connect(a, b, **netcon_kw)
+        if b_gid and not a_gid:
+            threshold = netcon_kw.pop("threshold", None)
+            return self.register(b, a, threshold=threshold, output=output, **netcon_kw)
+        raise ParallelConnectError(
+            f"{rank_tag()} ParallelCon needs exactly one integer gid, as ParallelCon(source, "
+            f"gid) or ParallelCon(gid, target); got {type(a).__name__} and {type(b).__name__}"
+        )
+
     def _claim(self, gid: int) -> None:
-        self.registry.claim(gid)
-        if self.records.record_all and not self._warned_late_gid:
-            self._warned_late_gid = True
+        network = self.network
+        network.registry.claim(gid)
+        if network.records.record_all and not network.warned_late_gid:
+            network.warned_late_gid = True
             logger.warning(
                 f"gid {gid} was registered after spike_record(-1) (record all): its spikes, "
                 f"and those of later gids, are not recorded; call spike_record after "
                 f"registering every gid"
             )
 
-    def _netcon(self, gid: int, source: Any, threshold: Any, kw: dict) -> Any:
-        """The NetCon that will detect the spikes of ``gid``: ``source`` itself if it is
-        one, else a new NetCon watching it."""
-        nc = unwrap(source)
-        sec = kw.pop("sec", None)
-        if not issubclass(type(nc), self._NetCon):
-            watched, where = netcon_source(nc)
-            if sec is not None:
-                where = {"sec": unwrap(sec)}
-            try:
-                nc = self._NetCon(watched, None, **where)
-            except (RuntimeError, TypeError, ValueError) as exc:
-                raise ParallelConnectError(
-                    f"{tag()} gid {gid}: NEURON cannot watch {source!r} for spikes: {exc}"
-                ) from exc
-        if threshold is not None:
-            nc.threshold = threshold
-        weight, delay = kw.pop("weight", None), kw.pop("delay", None)
-        if weight is not None:
-            _set_weights(nc, weight)
-        if delay is not None:
-            nc.delay = delay
-        if kw:
-            raise ParallelConnectError(f"{tag()} gid {gid}: unknown NetCon options {sorted(kw)}")
-        return nc
-
     def _cell(self, gid: int, nc: Any, source: Any, output: bool) -> Any:
         try:
             self._hoc_cell(gid, nc, 1 if output else 0)
         except RuntimeError as exc:
-            raise ParallelConnectError(f"{tag()} cell({gid}, {source!r}) failed: {exc}") from exc
-        self._transmitters[gid] = (nc, source)
+            raise hoc_error(f"cell({gid}, {source!r})", exc) from exc
+        self.network.transmitters[gid] = (nc, source)
         return nc
 
     def gid_connect(
@@ -263,21 +280,25 @@ class ParallelContext:
         """
         if type(gid) is not int or gid < 0:  # the common case skips the conversion
             gid = as_gid(gid)
+        neuron_target = unwrap(target)
         try:
-            nc = self._hoc_gid_connect(gid, unwrap(target), *args)
+            nc = self._hoc_gid_connect(gid, neuron_target, *args)
         except (RuntimeError, TypeError, ValueError) as exc:
-            raise ParallelConnectError(
-                f"{tag()} gid_connect({gid}, {target!r}) failed: {exc}"
+            if is_hoc_error(exc) and isinstance(neuron_target, (HocObject, type(None))):
+                raise hoc_error(f"gid_connect({gid}, {target!r})", exc) from exc
+            raise ParallelConnectError(  # not a NEURON object: the caller's mistake
+                f"{rank_tag()} gid_connect({gid}, {target!r}) failed: {exc}"
             ) from exc
         if type(weight) is float:
             nc.weight[0] = weight
         elif weight is not None:
-            _set_weights(nc, weight)
+            set_weights(nc, weight)
         if delay is not None:
             nc.delay = delay
-        self.registry.wanted.add(gid)
-        self._receiving_netcons.append(nc)
-        self._targets.append(target)
+        network = self.network
+        network.registry.wanted.add(gid)
+        network.receiving_netcons.append(nc)
+        network.targets.append(target)
         return nc
 
     def gid_clear(self, *args: Any) -> None:
@@ -289,15 +310,7 @@ class ParallelContext:
             p.parallel.gid_clear()   # then build and p.run the next network
         """
         self._pc.gid_clear(*args)
-        self.registry.clear()
-        self.records = spikes.SpikeRecords()
-        self.run_state = run.RunState()
-        self._transmitters.clear()
-        self._receiving_netcons.clear()
-        self._targets.clear()
-        self._warned_late_gid = False
-
-    # -- transfer -----------------------------------------------------------------------
+        self.network = Network()
 
     def source_var(self, *args: Any, **kwargs: Any) -> Any:
         """NEURON's ``source_var(..., sgid)``; ``sgid`` must be >= 0.
@@ -307,7 +320,7 @@ class ParallelContext:
             p.parallel.source_var(soma(0.5)._ref_v, 7, sec=soma)
         """
         self._transfer_key(args)
-        return self._pc.source_var(*args, **kwargs)
+        return raising_hoc_errors("source_var", self._pc.source_var)(*args, **kwargs)
 
     def target_var(self, *args: Any, **kwargs: Any) -> Any:
         """NEURON's ``target_var(..., sgid)``; ``sgid`` must be >= 0.
@@ -317,7 +330,7 @@ class ParallelContext:
             p.parallel.target_var(gap, gap._ref_vgap, 7)
         """
         self._transfer_key(args)
-        return self._pc.target_var(*args, **kwargs)
+        return raising_hoc_errors("target_var", self._pc.target_var)(*args, **kwargs)
 
     def setup_transfer(self) -> Any:
         """NEURON's ``setup_transfer``; ``p.run`` calls it on every rank when needed.
@@ -326,16 +339,14 @@ class ParallelContext:
 
             p.parallel.setup_transfer()   # only when not running through p.run
         """
-        self.run_state.transfer_pending = False
-        return self._pc.setup_transfer()
+        self.network.transfer_pending = False
+        return raising_hoc_errors("setup_transfer", self._pc.setup_transfer)()
 
     def _transfer_key(self, args: tuple) -> None:
         key = args[-1] if args else None
         if not isinstance(key, (int, float, np.integer, np.floating)) or key < 0:
-            raise GidError(f"{tag()} transfer keys (sgid) must be numbers >= 0, not {key!r}")
-        self.run_state.transfer_pending = True
-
-    # -- spikes and running ---------------------------------------------------------------
+            raise GidError(f"{rank_tag()} transfer keys (sgid) must be numbers >= 0, not {key!r}")
+        self.network.transfer_pending = True
 
     def spike_record(
         self, gids: Any = -1, time_vector: Any = None, gid_vector: Any = None
@@ -349,11 +360,10 @@ class ParallelContext:
         """
         tv = self._Vector() if time_vector is None else time_vector
         gv = self._Vector() if gid_vector is None else gid_vector
-        tv_nrn, gv_nrn = unwrap(tv), unwrap(gv)
-        self._pc.spike_record(unwrap(gids), tv_nrn, gv_nrn)
-        self.records.add(tv_nrn, gv_nrn)
-        if isinstance(gids, (int, np.integer)) and gids == -1:
-            self.records.record_all = True
+        try:
+            self.network.records.record(self._pc, unwrap(gids), unwrap(tv), unwrap(gv))
+        except RuntimeError as exc:
+            raise hoc_error(f"spike_record({gids!r})", exc) from exc
         return tv, gv
 
     def gather_spikes(self, root: int | None = 0) -> spikes.Spikes | None:
@@ -366,19 +376,39 @@ class ParallelContext:
             if spikes is not None:
                 print(len(spikes), spikes.digest())
         """
-        return spikes.gather(self.records, self.comm, root)
+        return spikes.gather(self.network.records, self.comm, root)
 
-    def psolve(self, tstop: float, v_init: float | None = None) -> None:
-        """Run to ``tstop``: set_maxstep, setup_transfer when needed, finitialize on the
-        first run (with ``v_init``), then NEURON's psolve. Collective.
+    def psolve(
+        self,
+        tstop: float,
+        v_init: float | None = None,
+        progress: bool = False,
+        strict: bool | None = None,
+    ) -> None:
+        """Run to ``tstop``: gid check, set_maxstep, setup_transfer when needed,
+        finitialize on the first run (with ``v_init``), then NEURON's psolve. A second
+        call continues from the current time. ``progress`` shows a bar on rank 0;
+        ``strict`` turns gid problems into ``GidError``. Collective.
 
         Example::
 
             p.parallel.psolve(100)   # the same as p.run(100)
         """
-        run.run(self, tstop, v_init)
+        raising_hoc_errors(f"psolve({tstop})", run.run)(
+            self.network, self._h, self._pc, self.comm, tstop, v_init, progress, strict
+        )
 
-    # -- object collectives -------------------------------------------------------------
+    def finitialize(self, v_init: float | None = None) -> None:
+        """The run's set-up (as in ``psolve``), then ``h.finitialize``; a following run
+        continues from here instead of initializing again. Collective.
+
+        Example::
+
+            p.parallel.finitialize(-65)
+            p.parallel.psolve(100)
+        """
+        run.prepare(self.network, self._h, self._pc, self.comm)
+        run.finitialize(self.network, self._h, v_init)
 
     def broadcast(self, data: Any, root: int = 0) -> Any:
         """Send ``data`` from ``root`` to every rank and return it there.
@@ -494,7 +524,20 @@ def _sendable(data: Any, vector_type: Any) -> Any:
     return data
 
 
-def _set_weights(nc: Any, weight: Any) -> None:
-    """A number, or one weight per NET_RECEIVE argument."""
-    for i, w in enumerate(np.ravel(weight).tolist()):
-        nc.weight[i] = w
+def ParallelCon(a: Any, b: Any, output: bool = True, **netcon_kw: Any) -> Any:
+    """Connect across ranks; exactly one of ``a``, ``b`` is an integer gid.
+
+    - ``ParallelCon(source, gid, output=True, threshold=None, **netcon_kw)``: this rank owns
+      ``gid`` and sends the spikes ``source`` fires (a transmitter). A NetCon given as
+      ``source`` keeps its own threshold unless ``threshold=`` is given; for anything else
+      a new NetCon watches it with ``threshold`` (default -20 mV).
+    - ``ParallelCon(gid, target, weight=..., delay=...)``: ``target`` receives the spikes of
+      ``gid``, wherever it lives (a receiver). The receiving NetCon's threshold is never
+      set: that would change the shared source (NEURON issue #2135).
+
+    Returns the NetCon. Example::
+
+        p.ParallelCon(soma, gid)                                   # transmit
+        p.ParallelCon(gid - 1, synapse, weight=0.05, delay=1)      # receive
+    """
+    return (ParallelContext._instance or ParallelContext()).connect(a, b, output, **netcon_kw)

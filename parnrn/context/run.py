@@ -1,10 +1,13 @@
 """Running a network: the steps NEURON needs before ``psolve``, in the right order.
 
-``run`` agrees with the other ranks on what must happen (one header exchange), checks the
-gids when they changed, calls ``set_maxstep(10)`` (whose answer is the global minimum
+``run`` agrees with the other ranks on what must happen (one bitmask ``allreduce``), checks
+the gids when they changed, calls ``set_maxstep(10)`` (whose answer is the global minimum
 delay), ``setup_transfer()`` on every rank when any rank declared transfer variables (a
 run hangs when only some ranks call it: NEURON issue #1002), ``finitialize`` on the first
 run, then ``psolve``. Later runs continue from the current time, like ``continuerun``.
+
+Every function takes what it works on: the rank's ``Network``, NEURON's ``h`` and
+ParallelContext, and parnrn's communicator (None with one rank).
 """
 
 from __future__ import annotations
@@ -13,50 +16,43 @@ import gc
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
+from .. import transport
 from ..errors import GidError
+from ..failfast.watchdog import watchdog
 from ..log import logger
+from ..ranks import known_rank_size, rank_tag
 from ..settings import settings
-from ..transport import guard
-from ..watchdog import watchdog
 from . import gids
-from .gids import tag
-
-if TYPE_CHECKING:
-    from .parallel import ParallelContext
+from .network import Network
 
 # Most progress-bar chunks a run is cut into: psolve's fixed cost stays far below 1 %.
 PROGRESS_CHUNKS = 100
-
-
-@dataclass
-class RunState:
-    """What this rank's runs have done so far."""
-
-    initialized: bool = False
-    transfer_pending: bool = False
-    min_delay: float | None = None
+# Bits of the run's agreement: what any rank needs every rank to do before the run.
+_TRANSFER, _GIDS_CHANGED = 1, 2
 
 
 def run(
-    parallel: ParallelContext,
+    network: Network,
+    h: Any,
+    pc: Any,
+    comm: Any,
     tstop: float,
     v_init: float | None = None,
     progress: bool = False,
     strict: bool | None = None,
 ) -> None:
     """Run (or continue) the simulation to ``tstop`` ms on every rank. Collective."""
-    with _collection_paused(collect_first=not parallel.run_state.initialized):
-        prepare(parallel, strict)
-        if not parallel.run_state.initialized:
-            finitialize(parallel, v_init)
+    with _collection_paused(collect_first=not network.initialized):
+        prepare(network, h, pc, comm, strict)
+        if not network.initialized:
+            finitialize(network, h, v_init)
         if progress:
-            _psolve_with_progress(parallel, tstop)
+            _psolve_with_progress(network, h, pc, tstop)
         else:
             with watchdog("psolve"):
-                parallel.__neuron__().psolve(tstop)
+                pc.psolve(tstop)
 
 
 @contextmanager
@@ -78,39 +74,37 @@ def _collection_paused(collect_first: bool) -> Iterator[None]:
             gc.enable()
 
 
-def prepare(parallel: ParallelContext, strict: bool | None = None) -> None:
+def prepare(network: Network, h: Any, pc: Any, comm: Any, strict: bool | None = None) -> None:
     """Everything before ``finitialize``: gid check, maxstep, transfer set-up, and spike
     recording of every gid when ``spike_record`` was not called. Collective."""
-    state, registry, pc = parallel.run_state, parallel.registry, parallel.__neuron__()
-    transfer, changed = state.transfer_pending, registry.changed()
-    if parallel.size > 1:
-        headers = guard.exchange(parallel.comm, "run", blob=bytes([transfer, changed]))
-        transfer = any(h.inline[0] for h in headers)
-        changed = any(h.inline[1] for h in headers)
-    if changed:
-        _report(*gids.check(parallel.comm, registry), settings.strict if strict is None else strict)
+    registry = network.registry
+    needs = (_TRANSFER if network.transfer_pending else 0) | (
+        _GIDS_CHANGED if registry.changed() else 0
+    )
+    parallel = comm is not None and comm.Get_size() > 1
+    if parallel:
+        needs = transport.allreduce(needs, "bor", comm)
+    if needs & _GIDS_CHANGED:
+        _report(*gids.check(comm, registry), settings.strict if strict is None else strict)
     with watchdog("set_maxstep"):
         min_delay = float(pc.set_maxstep(10))
     # NEURON answers with this rank's minimum; the exchange interval is the global one.
-    state.min_delay = min_delay if parallel.size == 1 else parallel.allreduce(min_delay, "min")
-    if transfer:
+    network.min_delay = transport.allreduce(min_delay, "min", comm) if parallel else min_delay
+    if needs & _TRANSFER:
         with watchdog("setup_transfer"):
             pc.setup_transfer()
-        state.transfer_pending = False
-    if not parallel.records.pairs:
-        parallel.spike_record(-1)
+        network.transfer_pending = False
+    if not network.records.pairs:
+        network.records.record(pc, -1, h.Vector(), h.Vector())
 
 
-def finitialize(parallel: ParallelContext, v_init: float | None = None) -> None:
+def finitialize(network: Network, h: Any, v_init: float | None = None) -> None:
     """``h.finitialize(v_init)`` (NEURON's default without one), and remember it."""
-    from ..runtime import neuron_context
-
-    h = neuron_context()[0]
     if v_init is None:
         h.finitialize()
     else:
         h.finitialize(v_init)
-    parallel.run_state.initialized = True
+    network.initialized = True
 
 
 def _report(lines: list[str], total: int, strict: bool) -> None:
@@ -119,32 +113,28 @@ def _report(lines: list[str], total: int, strict: bool) -> None:
     more = f"\n  ... and {total - len(lines)} more" if total > len(lines) else ""
     message = f"{total} gid problem(s) found before the run:\n  " + "\n  ".join(lines) + more
     if strict:
-        raise GidError(f"{tag()} {message}")
-    from ..runtime import known_rank_size
-
+        raise GidError(f"{rank_tag()} {message}")
     if known_rank_size()[0] == 0:
         logger.warning(
             message + "\n(configure(strict=True) or run(strict=True) makes this an error)"
         )
 
 
-def _psolve_with_progress(parallel: ParallelContext, tstop: float) -> None:
+def _psolve_with_progress(network: Network, h: Any, pc: Any, tstop: float) -> None:
     """psolve in at most ``PROGRESS_CHUNKS`` pieces, showing a tqdm bar on rank 0.
 
     Each piece is a whole number of spike-exchange intervals (the minimum delay, in whole
     time steps), so the events and the spikes are those of one psolve.
     """
-    from tqdm import tqdm
+    from tqdm import tqdm  # here: tqdm costs import time and only progress needs it
 
-    from ..runtime import neuron_context
-
-    h, pc = neuron_context()
     start = h.t
-    steps_per_interval = max(1, math.floor(parallel.run_state.min_delay / h.dt + 1e-9))
+    steps_per_interval = max(1, math.floor(network.min_delay / h.dt + 1e-9))
     interval = steps_per_interval * h.dt
     intervals = max(1, math.ceil((tstop - start) / interval / PROGRESS_CHUNKS))
     chunk = intervals * interval
-    with tqdm(total=max(tstop - start, 0.0), unit="ms", disable=parallel.rank != 0) as bar:
+    rank = known_rank_size()[0]
+    with tqdm(total=max(tstop - start, 0.0), unit="ms", disable=rank != 0) as bar:
         for piece in range(1, math.ceil((tstop - start) / chunk) + 1):
             stop = min(start + piece * chunk, tstop)
             with watchdog("psolve"):

@@ -1,8 +1,8 @@
 """Spike recording and gathering, and ``Spikes``: a spike train of a whole network.
 
-``gather`` moves every rank's recorded spikes to one rank (or all) with one header
-exchange carrying the counts, then one ``Gatherv`` per array of raw numpy buffers: no
-pickling, no Python lists. ``Spikes`` holds ``times`` (float64) and ``gids`` (int64) in
+``gather`` moves every rank's recorded spikes to one rank (or all) through
+``transport.gather_arrays``: one ``Gatherv`` per array of raw numpy buffers, no pickling,
+no Python lists. ``Spikes`` holds ``times`` (float64) and ``gids`` (int64) in
 (time, gid) order; files are ``.npz`` or SONATA ``.h5`` spike files.
 """
 
@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import TransportError
-from ..transport import guard
-from .gids import tag
+from ..ranks import rank_tag
+from ..transport import gather_arrays
 
 # SONATA's enum for the ``sorting`` attribute of a spikes population.
 SONATA_SORTING = {"none": 0, "by_id": 1, "by_time": 2}
@@ -29,7 +28,16 @@ class SpikeRecords:
         self.pairs: list[tuple[Any, Any]] = []
         self.record_all = False
 
+    def record(self, pc: Any, gids: Any, times: Any, gid_vector: Any) -> None:
+        """``pc.spike_record(gids, times, gid_vector)``, remembered for ``gather``;
+        ``gids`` -1 records every gid registered so far."""
+        pc.spike_record(gids, times, gid_vector)
+        self.add(times, gid_vector)
+        if isinstance(gids, (int, float, np.integer)) and gids == -1:
+            self.record_all = True
+
     def add(self, times: Any, gids: Any) -> None:
+        """Gather the spikes in these two Vectors too (once, however often added)."""
         if not any(t is times and g is gids for t, g in self.pairs):
             self.pairs.append((times, gids))
 
@@ -48,35 +56,10 @@ class SpikeRecords:
 def gather(records: SpikeRecords, comm: Any, root: int | None = 0) -> Spikes | None:
     """Every rank's recorded spikes as a ``Spikes`` on ``root`` (None elsewhere), or on
     every rank when ``root`` is None. Collective."""
-    times, gids = records.local()
-    size = 1 if comm is None else comm.Get_size()
-    error = None
-    if root is not None and not 0 <= root < size:
-        error = ValueError(f"root {root} is not a rank (size {size})")
-    if size == 1:
-        if error is not None:
-            raise TransportError(f"{tag()} gather_spikes failed on rank 0: {error}") from error
-        return Spikes(times.copy(), gids.copy())
-    headers = guard.exchange(
-        comm, "gather_spikes", -1 if root is None else root,
-        blob=times.size.to_bytes(8, "little"), error=error, error_class=TransportError,
-    )  # fmt: skip
-    counts = [int.from_bytes(h.inline, "little") for h in headers]
     # Both arrays move as NEURON's float64, straight from the Vectors: no copy before
     # sending; Spikes makes the gids int64 when it sorts.
-    if root is None:
-        all_times, all_gids = np.empty(sum(counts)), np.empty(sum(counts))
-        comm.Allgatherv(times, [all_times, counts])
-        comm.Allgatherv(gids, [all_gids, counts])
-        return Spikes(all_times, all_gids)
-    if comm.Get_rank() != root:
-        comm.Gatherv(times, None, root)
-        comm.Gatherv(gids, None, root)
-        return None
-    all_times, all_gids = np.empty(sum(counts)), np.empty(sum(counts))
-    comm.Gatherv(times, [all_times, counts], root)
-    comm.Gatherv(gids, [all_gids, counts], root)
-    return Spikes(all_times, all_gids)
+    gathered = gather_arrays(records.local(), root, comm, name="gather_spikes")
+    return None if gathered is None else Spikes(*gathered)
 
 
 class Spikes:
@@ -99,7 +82,7 @@ class Spikes:
         self._gids = (gids if gids.dtype == np.float64 else gids.astype(np.int64)).ravel()
         if self._times.shape != self._gids.shape:
             raise ValueError(
-                f"{tag()} Spikes needs as many times as gids: {self._times.size} times, "
+                f"{rank_tag()} Spikes needs as many times as gids: {self._times.size} times, "
                 f"{self._gids.size} gids"
             )
         self._sorted = False
@@ -187,7 +170,7 @@ class Spikes:
             np.savez(path, times=self.times, gids=self.gids)
             return
         if not path.endswith((".h5", ".hdf5")):
-            raise ValueError(f"{tag()} cannot save spikes to {path!r}: use a .npz or .h5 path")
+            raise ValueError(f"{rank_tag()} cannot save spikes to {path!r}: use a .npz or .h5 path")
         h5py = _need("h5py", "hdf5", "save spikes to .h5")
         with h5py.File(path, "w") as file:
             group = file.create_group(f"spikes/{population}")
@@ -216,7 +199,7 @@ class Spikes:
                 population = populations[0]
             if population not in populations:
                 raise ValueError(
-                    f"{tag()} {path} has spike populations {populations}; choose one with "
+                    f"{rank_tag()} {path} has spike populations {populations}; choose one with "
                     f"population=..."
                 )
             group = file["spikes"][population]
@@ -249,6 +232,6 @@ def _need(module: str, extra: str, purpose: str) -> Any:
     except ImportError as exc:
         name = module.split(".")[0]
         raise ImportError(
-            f"{tag()} {name} is needed to {purpose}: pip install 'parnrn[{extra}]' "
+            f"{rank_tag()} {name} is needed to {purpose}: pip install 'parnrn[{extra}]' "
             f"(or pip install {name})"
         ) from exc

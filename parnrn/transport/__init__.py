@@ -1,11 +1,15 @@
 """parnrn's object transport over mpi4py; it never imports NEURON.
 
+``collectives`` moves any picklable object, ``arrays`` raw numpy arrays; ``guard`` is the
+agreement every collective starts with, ``serialize`` the pickling.
+
 Usable on its own in pure-mpi4py analysis code::
 
     from parnrn.transport import broadcast, gather
     table = broadcast(load_table() if rank == 0 else None)
 """
 
+from .arrays import alltoall_arrays, gather_arrays
 from .collectives import (
     allgather,
     allreduce,
@@ -20,6 +24,7 @@ from .collectives import (
 
 __all__ = [
     "allgather",
+    "alltoall_arrays",
     "allreduce",
     "barrier",
     "broadcast",
@@ -27,5 +32,6 @@ __all__ = [
     "collective",
     "default_comm",
     "gather",
+    "gather_arrays",
     "scatter",
 ]

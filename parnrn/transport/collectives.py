@@ -25,7 +25,15 @@ from typing import Any
 import numpy as np
 
 from .. import runtime
-from ..errors import BroadcastError, ParallelError, RemoteRankError, TransportError
+from ..errors import (
+    BroadcastError,
+    ParallelError,
+    RemoteRankError,
+    TransportError,
+    describe_failures,
+    error_record,
+)
+from ..ranks import rank_tag
 from . import guard
 from .serialize import Payload, dumps, loads
 
@@ -144,8 +152,8 @@ def _serial_check(
 ) -> None:
     """With one rank: raise what every rank would raise with many."""
     if error is not None:
-        failures = {0: guard.error_record(error)}
-        message = f"[rank 0/1] {op} failed on {guard.describe_failures(failures, root)}"
+        failures = {0: error_record(error)}
+        message = f"{rank_tag(0, 1)} {op} failed on {describe_failures(failures, root)}"
         raise error_class(message, failures) from error
 
 
@@ -246,8 +254,8 @@ def broadcast_into(array: np.ndarray, root: int = 0, comm: Any = None) -> np.nda
     }
     if misfits:
         raise BroadcastError(
-            f"[rank {comm.Get_rank()}/{size}] broadcast_into failed on "
-            f"{guard.describe_failures(misfits, root)}",
+            f"{rank_tag(comm.Get_rank(), size)} broadcast_into failed on "
+            f"{describe_failures(misfits, root)}",
             misfits,
         )
     _bcast_bytes(comm, array, root)
@@ -452,15 +460,18 @@ REDUCTIONS: dict[str, Callable[[Any, Any], Any]] = {
     "max": _elementwise(max, np.maximum),
     "land": _elementwise(lambda a, b: bool(a and b), np.logical_and),
     "lor": _elementwise(lambda a, b: bool(a or b), np.logical_or),
+    "band": operator.and_,
+    "bor": operator.or_,
 }
 
 
 def allreduce(value: Any, op: str | Callable[[Any, Any], Any] = "sum", comm: Any = None) -> Any:
     """Combine one value per rank with ``op`` and return the result on every rank.
 
-    ``op`` is ``"sum"``, ``"prod"``, ``"min"``, ``"max"``, ``"land"``, ``"lor"`` or a
-    function of two values; values are combined in rank order, so every rank gets the
-    identical result. numpy arrays combine elementwise.
+    ``op`` is ``"sum"``, ``"prod"``, ``"min"``, ``"max"``, ``"land"``, ``"lor"``,
+    ``"band"``, ``"bor"`` (bitwise, on integers) or a function of two values; values are
+    combined in rank order, so every rank gets the identical result. numpy arrays combine
+    elementwise.
 
     Raises ``TransportError`` on every rank if a rank's ``op`` is unknown or its value
     cannot be sent.

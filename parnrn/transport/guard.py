@@ -24,12 +24,18 @@ import os
 import struct
 import sys
 import time
-import traceback
 import zlib
 from typing import Any
 
 from .. import runtime
-from ..errors import CollectiveMismatchError, CollectiveTimeoutError, ParallelError
+from ..errors import (
+    CollectiveMismatchError,
+    CollectiveTimeoutError,
+    ParallelError,
+    describe_failures,
+    error_record,
+)
+from ..ranks import rank_tag
 from ..settings import settings
 
 HEADER_SIZE = 256
@@ -87,12 +93,6 @@ class Headers:
         return all(flags & FLAG_PLAIN for flags in self.raw[_FLAGS::HEADER_SIZE])
 
 
-def error_record(exc: BaseException) -> tuple[str, str, str]:
-    """(type name, message, traceback text) of an exception, for sending to other ranks."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return (type(exc).__name__, str(exc), text)
-
-
 def call_site() -> str:
     """file:line of the first caller outside parnrn."""
     frame = sys._getframe(1)
@@ -101,15 +101,6 @@ def call_site() -> str:
     if frame is None:
         return "<unknown>"
     return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
-
-
-def describe_failures(failures: dict[int, tuple[str, str, str]], root: int = -1) -> str:
-    """'rank 1 (root): TypeError: msg; rank 2: ...' for an exception message."""
-    parts = []
-    for rank, (name, message, _) in sorted(failures.items()):
-        role = " (root)" if rank == root else ""
-        parts.append(f"rank {rank}{role}: {name}: {message}")
-    return "; ".join(parts)
 
 
 _op_codes: dict[str, int] = {}
@@ -230,15 +221,15 @@ def _raise_for_everyone(
             for rank, (name, r, s, at) in where.items()
         )
         raise CollectiveMismatchError(
-            f"[rank {comm.Get_rank()}/{comm.Get_size()}] ranks entered different collectives: "
+            f"{rank_tag(comm.Get_rank(), comm.Get_size())} ranks entered different collectives: "
             f"{text}",
             failures,
             where,
         )
     message = f"{op} failed on {describe_failures(failures, root)}"
-    rank = comm.Get_rank()
-    prefix = f"[rank {rank}/{comm.Get_size()}] "
-    raise error_class(prefix + message, failures) from error
+    raise error_class(
+        f"{rank_tag(comm.Get_rank(), comm.Get_size())} {message}", failures
+    ) from error
 
 
 def _wait_or_time_out(comm: Any, request: Any, op: str, root: int, seq: int) -> None:
@@ -284,7 +275,7 @@ def _raise_timeout(comm: Any, op: str, root: int, seq: int) -> None:
         f"rank {r} waits in {o}(root={rt}) at {s}" for r, (o, rt, s) in sorted(waiting.items())
     )
     raise CollectiveTimeoutError(
-        f"[rank {rank}/{size}] {op} #{seq} timed out after {settings.timeout:g} s: "
+        f"{rank_tag(rank, size)} {op} #{seq} timed out after {settings.timeout:g} s: "
         f"rank(s) {', '.join(map(str, missing)) or 'none'} never arrived; {where}",
         missing,
     )

@@ -123,7 +123,7 @@ def parnrn(ncell: int) -> dict:
     connected = time.perf_counter()
     comm.Barrier()
     check_start = time.perf_counter()
-    problems = gid_check.check(comm, parallel.registry)
+    problems = gid_check.check(comm, parallel.network.registry)
     checked = time.perf_counter() - check_start
     assert problems == ([], 0), problems
     comm.Barrier()

@@ -120,8 +120,8 @@ def main() -> None:
     sweep: dict[str, list] = {"spikes": sizes}
     for n in sizes:
         tv, gv = spikes_of_this_rank(n)
-        parallel.records = SpikeRecords()
-        parallel.records.add(tv, gv)
+        parallel.network.records = SpikeRecords()
+        parallel.network.records.add(tv, gv)
         check(tv, gv)
         base = None
         for name, fn in methods(tv, gv).items():

@@ -129,7 +129,7 @@ def test_transfer_set_up_on_every_rank_when_one_declares(pc):
     v = pc.broadcast(source(0.5).v)
     if pc.rank == 1:
         assert clamp.amp == pytest.approx(v, abs=1e-9) and v == pytest.approx(-42, abs=0.5)
-    assert not pc.run_state.transfer_pending
+    assert not pc.network.transfer_pending
 
 
 def test_gather_spikes(pc):
@@ -155,5 +155,5 @@ def test_gather_spikes(pc):
     with pytest.raises(TransportError) as caught:
         pc.gather_spikes(size)
     assert str(caught.value).startswith(prefix(pc) + " gather_spikes failed on rank")
-    assert f"root {size} is not a rank (size {size})" in str(caught.value)
+    assert f"root {size} is not a rank of this {size}-rank communicator" in str(caught.value)
     del nc

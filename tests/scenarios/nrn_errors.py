@@ -7,8 +7,8 @@ from _scenario import failing_now, setup
 
 import parnrn
 from parnrn import runtime
+from parnrn.failfast.watchdog import watchdog
 from parnrn.hocerror import HocError, hoc_errors
-from parnrn.watchdog import watchdog
 
 rt, mode, bad = setup()
 if mode == "nhost_mismatch":

@@ -1,6 +1,7 @@
 """End the whole job, loudly and at once, when one rank fails.
 
-Installed by ``runtime.start()`` when running on more than one rank. Without it, one
+Armed when MPI starts on more than one rank (``parnrn/__init__.py`` registers ``install``
+with ``runtime.on_start``). Without it, one
 failing rank leaves the others waiting forever: mpi4py's exit calls ``MPI_Finalize``,
 which waits for every rank. From ``install()`` on:
 
@@ -21,16 +22,15 @@ from __future__ import annotations
 
 import atexit
 import builtins
-import json
 import os
-import socket
 import sys
 import time
-import traceback
-from datetime import datetime, timezone
 from typing import Any, NoReturn
 
-from .errors import CollectiveMismatchError, ParallelError
+from ..errors import CollectiveMismatchError, ParallelError, error_record
+from ..ranks import rank_tag
+from ..runtime import Runtime
+from .records import write_record
 
 SIGINT_STATUS = 130  # 128 + SIGINT, as shells and mpi4py report an interrupted program
 # A rank failing only because another rank failed waits this long before aborting, so
@@ -39,7 +39,7 @@ CONSEQUENCE_GRACE = 0.5
 # mpiexec acts on an abort as soon as it arrives and may drop output still in the pipe:
 # a failing rank waits this long between printing and aborting.
 OUTPUT_GRACE = 0.1
-_runtime: Any = None
+_runtime: Runtime | None = None
 _pid = 0
 _real_sys_exit = sys.exit
 _real_os_exit = os._exit
@@ -47,10 +47,11 @@ _requested_exit: tuple[Any, str] | None = None
 _aborting = False
 
 
-def install(runtime: Any) -> None:
-    """Make any failure on this rank end the whole job (see the module docstring)."""
+def install(runtime: Runtime) -> None:
+    """Make any failure on this rank end the whole job (see the module docstring); does
+    nothing with one rank."""
     global _runtime, _pid
-    if _runtime is not None:
+    if _runtime is not None or runtime.size == 1:
         return
     _runtime, _pid = runtime, os.getpid()
     sys.excepthook = _excepthook
@@ -104,7 +105,7 @@ def fail(reason: str, exc: BaseException, code: int = 1) -> NoReturn:
     Ranks that fail only because another rank failed first (a ``ParallelError`` naming
     other ranks) wait briefly, so the rank where it started is the one that aborts.
     """
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    text = error_record(exc)[2]
     if _is_consequence(exc):
         time.sleep(CONSEQUENCE_GRACE)
     abort(reason, text, code, exc)
@@ -124,7 +125,7 @@ def abort(reason: str, detail: str, code: int, exc: BaseException | None = None)
         rank, size, reason, detail, code,
         type(exc).__name__ if exc is not None else reason, str(exc) if exc is not None else "",
     )  # fmt: skip
-    prefix = f"[rank {rank}/{size}]"
+    prefix = rank_tag(rank, size)
     lines = detail.rstrip("\n").splitlines()
     message = f"{prefix} parnrn: rank {rank} failed: {reason}; aborting all {size} ranks\n"
     for stream in (sys.stdout, sys.stderr):
@@ -144,44 +145,6 @@ def abort(reason: str, detail: str, code: int, exc: BaseException | None = None)
     _real_os_exit(code)
 
 
-def write_record(
-    rank: int, size: int, reason: str, detail: str, code: int, kind: str, message: str
-) -> str | None:
-    """Write this rank's error record into ``PARNRN_ERROR_DIR``; return its path.
-
-    One JSON file per rank, ``rank<r>.json``; the earliest ``time`` across the files is
-    the failure that came first. Does nothing (returns None) when the variable is unset.
-    """
-    directory = os.environ.get("PARNRN_ERROR_DIR")
-    if not directory:
-        return None
-    now = time.time()
-    record = {
-        "time": now,
-        "time_iso": datetime.fromtimestamp(now, timezone.utc).isoformat(),
-        "rank": rank,
-        "size": size,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "reason": reason,
-        "exit_status": code,
-        "type": kind,
-        "message": message,
-        "traceback": detail,
-        "argv": sys.argv,
-    }
-    path = os.path.join(directory, f"rank{rank}.json")
-    try:
-        os.makedirs(directory, exist_ok=True)
-        with open(path + ".tmp", "w") as out:
-            json.dump(record, out, indent=1)
-        os.replace(path + ".tmp", path)  # readers never see half a record
-    except OSError as error:
-        sys.stderr.write(f"[rank {rank}/{size}] parnrn: cannot write {path}: {error}\n")
-        return None
-    return path
-
-
 def _is_consequence(exc: BaseException) -> bool:
     """Whether ``exc`` only reports that another rank failed or ended early."""
     if isinstance(exc, CollectiveMismatchError):
@@ -199,9 +162,16 @@ def _excepthook(exc_type: type, exc: BaseException, tb: Any) -> None:
     fail(f"unhandled {exc_type.__name__}", exc.with_traceback(tb), exit_status(exc))
 
 
+def _stack(frame: Any) -> str:
+    """The Python stack ending at ``frame``, as a traceback prints it."""
+    import traceback  # here: only an exit pays for it, not every `import parnrn`
+
+    return "".join(traceback.format_stack(frame))
+
+
 def _remember_exit(status: Any) -> None:
     global _requested_exit
-    _requested_exit = (status, "".join(traceback.format_stack(sys._getframe(2))))
+    _requested_exit = (status, _stack(sys._getframe(2)))
 
 
 def _sys_exit(status: Any = None) -> NoReturn:
@@ -226,7 +196,7 @@ class _Quitter:
 def _os_exit(code: int) -> NoReturn:
     if os.getpid() != _pid or _aborting:
         _real_os_exit(code)
-    stack = "".join(traceback.format_stack(sys._getframe(1)))
+    stack = _stack(sys._getframe(1))
     if code:
         abort(f"os._exit({code})", stack, code)
     _agree_on_exit("os._exit(0)", stack)
@@ -248,7 +218,8 @@ def _agree_on_exit(how: str, stack: str) -> None:
     """Every rank must reach its end: a parnrn collective named ``exit``."""
     if _runtime.MPI.Is_finalized():
         return
-    from .transport import guard
+    # Imported here so that `import parnrn` stays cheap (the transport loads numpy).
+    from ..transport import guard
 
     try:
         guard.exchange(_runtime.data, "exit", site=how)

@@ -4,7 +4,7 @@ A rank stuck inside NEURON, say in a spike exchange waiting for a rank that died
 returns to Python, so a Python timer thread never gets to run. faulthandler's timer does:
 it is a C thread. ``watchdog(what)`` arms it for ``settings.timeout`` seconds; on expiry it
 writes every thread's Python stack into a pipe read by a small *relay* process (started on
-first use, ``python -m parnrn.watchdog``). The relay prints the stack with a rank header
+first use, ``python -m parnrn.failfast.watchdog``). The relay prints the stack with a rank header
 (``[rank r/N] parnrn: psolve exceeded timeout ...``), writes the error record into
 ``PARNRN_ERROR_DIR`` when set, and ends the stuck rank (SIGTERM, then SIGKILL), so that
 ``mpiexec`` ends the whole job with a non-zero status. The relay, not the rank, prints: the
@@ -26,7 +26,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
-from .settings import settings
+from ..ranks import known_rank_size, rank_tag
+from ..settings import settings
+from .records import write_record
 
 # The relay reads this as "what is being watched now": it precedes each arming.
 _ARM = b"\x00"
@@ -69,14 +71,19 @@ def watchdog(what: str) -> Iterator[None]:
 def _relay_pipe() -> BinaryIO | None:
     """The pipe to this rank's relay, started on first use; None with one rank."""
     global _relay
-    from .runtime import known_rank_size
-
     rank, size = known_rank_size()
     if size == 1:
         return None
     if _relay is None or _relay.poll() is not None:
         _relay = subprocess.Popen(
-            [sys.executable, "-m", "parnrn.watchdog", str(rank), str(size), str(os.getpid())],
+            [
+                sys.executable,
+                "-m",
+                "parnrn.failfast.watchdog",
+                str(rank),
+                str(size),
+                str(os.getpid()),
+            ],
             stdin=subprocess.PIPE,
         )
     return _relay.stdin
@@ -102,9 +109,7 @@ def relay(rank: int, size: int, pid: int, fd: int) -> None:
 
 
 def _report(rank: int, size: int, pid: int, what: str, seconds: str, dump: bytes) -> None:
-    from .failfast import write_record
-
-    prefix = f"[rank {rank}/{size}]"
+    prefix = rank_tag(rank, size)
     header = f"{what} exceeded timeout {seconds} s"
     text = dump.decode(errors="replace").rstrip("\n")
     lines = [

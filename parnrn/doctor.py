@@ -1,0 +1,99 @@
+"""``python -m parnrn doctor``: what parnrn finds about MPI and NEURON, and whether they
+agree. Under ``mpiexec`` rank 0 prints one report for every rank; the exit status is
+non-zero on a disagreement.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from . import failfast, runtime
+from .ranks import rank_tag
+
+
+def doctor() -> int:
+    """Print what parnrn finds about MPI and NEURON; non-zero status if they disagree.
+
+    Under ``mpiexec`` rank 0 prints the report for every rank.
+    """
+    rt = runtime.start()
+    mine = _rank_report(rt)
+    reports = [mine] if rt.size == 1 else rt.control.gather(mine, root=0)
+    agree = True
+    if rt.rank == 0:
+        agree = _print_report(rt, reports)
+    if rt.size > 1:
+        agree = rt.control.bcast(agree, root=0)
+    if agree:
+        return 0
+    if rt.size > 1:
+        failfast.abort("doctor found MPI and NEURON disagreeing", "", 1)
+    return 1
+
+
+def _rank_report(rt: runtime.Runtime) -> dict[str, Any]:
+    """What this rank sees: host, NEURON's version, its nhost and any set-up error."""
+    report: dict[str, Any] = {"host": socket.gethostname(), "rank": rt.rank, "nhost": "?"}
+    try:
+        import neuron
+
+        report["neuron"] = neuron.__version__
+        _, pc = runtime.neuron_context()
+        report.update(nhost=int(pc.nhost()), error=None)
+    except ImportError as error:
+        report.update(neuron=None, error=f"NEURON cannot be imported: {error}")
+    except Exception as error:  # the point of doctor is to report any set-up failure
+        message = str(error).removeprefix(f"{rank_tag(rt.rank, rt.size)} ")
+        report["error"] = f"{type(error).__name__}: {message}"
+    report["nrnmpi"] = [p for p in runtime.mapped_libraries() if "libnrnmpi" in p]
+    return report
+
+
+def _print_report(rt: runtime.Runtime, reports: list[dict[str, Any]]) -> bool:
+    """Print the job's report; return whether MPI and NEURON agree on every rank."""
+    MPI = rt.MPI
+    lines = ["parnrn doctor"]
+    if MPI is None:
+        lines.append("MPI:          mpi4py is not installed: running with one rank")
+    else:
+        import mpi4py
+
+        vendor, version = MPI.get_vendor()
+        level = {
+            MPI.THREAD_SINGLE: "single",
+            MPI.THREAD_FUNNELED: "funneled",
+            MPI.THREAD_SERIALIZED: "serialized",
+            MPI.THREAD_MULTIPLE: "multiple",
+        }[MPI.Query_thread()]
+        first_line = MPI.Get_library_version().strip().splitlines()[0]
+        lines += [
+            f"MPI:          {vendor} {'.'.join(map(str, version))} ({first_line})",
+            f"mpi4py:       {mpi4py.__version__}, MPI standard {MPI.Get_version()[0]}."
+            f"{MPI.Get_version()[1]}",
+            f"library:      {rt.library or 'not found'}",
+            f"thread level: {level}",
+        ]
+    hosts = sorted({r["host"] for r in reports})
+    lines.append(f"ranks:        {rt.size} on {len(hosts)} host(s): {', '.join(hosts)}")
+    first = reports[0]
+    lines += [
+        f"NEURON:       {first['neuron'] or 'not available'}",
+        f"NEURON nhost: {', '.join(str(r['nhost']) for r in reports)} (per rank)",
+        f"MPI_LIB_NRN_PATH: {os.environ.get('MPI_LIB_NRN_PATH', '<unset>')}",
+        f"NEURON's MPI: {', '.join(first['nrnmpi']) or 'none loaded (one rank)'}",
+    ]
+    problems: dict[str, list[int]] = {}  # the same problem on many ranks is shown once
+    for report in reports:
+        if report["error"]:
+            problems.setdefault(report["error"], []).append(report["rank"])
+    agree = not problems and all(r["nhost"] == rt.size for r in reports)
+    verdict = "yes" if agree else "NO"
+    lines.append(f"agree:        {verdict} (MPI has {rt.size} rank(s))")
+    lines += [
+        f"problem on rank(s) {', '.join(map(str, ranks))}: {problem}"
+        for problem, ranks in problems.items()
+    ]
+    print("\n".join(lines), flush=True)
+    return agree

@@ -1,0 +1,10 @@
+"""Job-level failure policy: when one rank fails, end the whole job at once and loudly.
+
+``abort`` holds the policy (excepthook, exits, the exit agreement), ``records`` the per-rank
+JSON error records, ``watchdog`` the relay for ranks stuck inside NEURON. Built on the
+transport's agreement protocol; knows nothing of NEURON.
+"""
+
+from .abort import abort, ended, exit_status, fail, install, installed
+
+__all__ = ["abort", "ended", "exit_status", "fail", "install", "installed"]
