@@ -7,7 +7,7 @@ One import turns an ordinary NEURON script into one that runs under
 
     p.ParallelCon(cell.soma, gid)           # this rank owns gid; its spikes are sent
     p.ParallelCon(source_gid, synapse, weight=0.01, delay=1)   # receive them
-    p.run(100)
+    p.parallel.run(100)
     spikes = p.parallel.gather_spikes()     # a Spikes on rank 0
 
 Importing parnrn is cheap: MPI and NEURON start on first parallel use.

@@ -68,7 +68,7 @@ class ParnrnError(Exception):
     Example::
 
         try:
-            p.run(100)
+            p.parallel.run(100)
         except ParnrnError as error:
             print(error)   # starts with [rank r/N]
     """

@@ -1,9 +1,11 @@
 """``p``: NEURON's ``h`` with parnrn's parallel layer on top.
 
-Every attribute parnrn does not define comes from ``neuron.h`` (``p.Section``,
-``p.NetCon``, ``p.dt = 0.025``, ...). Added: ``p.parallel`` (the process's
-``ParallelContext`` wrapper), ``p.ParallelCon``, ``p.run`` and a ``p.finitialize`` that does
-the run's set-up first. NEURON (and its MPI) starts on first use, not on import.
+Every name of ``h`` means exactly what it means in NEURON (``p.Section``, ``p.NetCon``,
+``p.dt = 0.025``, and stdrun's ``p.run``, ``p.stdinit``, ``p.continuerun``). Added:
+``p.parallel`` (the process's ``ParallelContext`` wrapper, whose ``run`` is parnrn's
+collective run) and ``p.ParallelCon``; ``p.ParallelContext()`` returns the same wrapper,
+which passes every NEURON method through. NEURON (and its MPI) starts on first use, not on
+import.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ class Interpreter:
 
         soma = p.Section(name="soma")
         p.ParallelCon(soma, 0)
-        p.run(100)
+        p.parallel.run(100)
     """
 
     ParallelCon = staticmethod(ParallelCon)
@@ -55,37 +57,6 @@ class Interpreter:
             pc = p.ParallelContext()   # code written for h.ParallelContext() keeps working
         """
         return ParallelContext()
-
-    def run(
-        self,
-        tstop: float,
-        v_init: float | None = None,
-        progress: bool = False,
-        strict: bool | None = None,
-    ) -> None:
-        """Run the network to ``tstop`` ms, serial or parallel, with no other call:
-        gid check, ``set_maxstep``, ``setup_transfer`` when any rank needs it,
-        ``finitialize(v_init)`` on the first run, ``psolve``. A second ``run`` continues
-        from the current time. ``progress`` shows a bar on rank 0; ``strict`` turns gid
-        problems into ``GidError`` (default: ``settings.strict``). Collective.
-
-        Example::
-
-            p.run(100)
-            p.run(200)   # continues from t = 100
-        """
-        ParallelContext().psolve(tstop, v_init, progress, strict)
-
-    def finitialize(self, v_init: float | None = None) -> None:
-        """The run's set-up (as in ``run``), then ``h.finitialize``; a following ``run``
-        continues from here instead of initializing again. Collective.
-
-        Example::
-
-            p.finitialize(-65)
-            p.run(100)
-        """
-        ParallelContext().finitialize(v_init)
 
 
 p = Interpreter()

@@ -170,3 +170,15 @@ def test_object_collectives_serial(pc):
     assert pc.barrier() is None
     with pc.collective():
         pass
+
+
+def test_a_netcon_given_to_a_transmitter_keeps_its_threshold(pc):
+    # The ball-and-stick tutorial's shape: the cell makes its own detector at 10 mV.
+    soma = p.Section(name="soma")
+    detector = p.NetCon(soma(0.5)._ref_v, None, sec=soma)
+    detector.threshold = 10
+    assert p.ParallelCon(detector, 1) is detector and detector.threshold == 10
+    dend = p.Section(name="dend")
+    other = p.NetCon(dend(0.5)._ref_v, None, sec=dend)
+    assert p.ParallelCon(other, 2, threshold=5).threshold == 5
+    assert p.ParallelCon(p.Section(name="fresh"), 3).threshold == -20  # a new detector

@@ -108,7 +108,7 @@ def test_missing_source_warns_on_rank_0(pc, logged):
     target = p.IntFire1()
     p.ParallelCon(0, target, weight=0.5, delay=1)
     p.ParallelCon(41, target, weight=0.5, delay=1)
-    p.run(5)
+    p.parallel.run(5)
     assert len(logged) == 1
     assert "1 gid problem(s)" in logged[0]
     assert "gid 41 has receivers on rank(s) 0 but no rank registered it" in logged[0]
@@ -116,18 +116,18 @@ def test_missing_source_warns_on_rank_0(pc, logged):
 
 def test_check_runs_again_only_after_changes(pc, logged):
     p.ParallelCon(7, p.IntFire1(), delay=1)
-    p.run(1)
-    p.run(2)
+    p.parallel.run(1)
+    p.parallel.run(2)
     assert len(logged) == 1
     p.ParallelCon(8, p.IntFire1(), delay=1)
-    p.run(3)
+    p.parallel.run(3)
     assert len(logged) == 2 and "gid 7" in logged[1] and "gid 8" in logged[1]
 
 
 def test_strict_run_raises(pc):
     p.ParallelCon(9, p.IntFire1(), delay=1)
     with pytest.raises(GidError, match=r"^\[rank 0/1\] 1 gid problem\(s\).*\n  gid 9 has"):
-        p.run(1, strict=True)
+        p.parallel.run(1, strict=True)
 
 
 def test_strict_setting_raises(pc):
@@ -135,7 +135,7 @@ def test_strict_setting_raises(pc):
     configure(strict=True)
     try:
         with pytest.raises(GidError, match=r"gid 10 has receivers on rank\(s\) 0"):
-            p.run(1)
+            p.parallel.run(1)
     finally:
         configure(strict=False)
 
@@ -145,7 +145,7 @@ def test_report_is_limited_but_counts_all(pc):
     for gid in range(100, 125):
         p.ParallelCon(gid, target, delay=1)
     with pytest.raises(GidError) as caught:
-        p.run(1, strict=True)
+        p.parallel.run(1, strict=True)
     message = str(caught.value)
     assert message.startswith("[rank 0/1] 25 gid problem(s)")
     assert "gid 109 has" in message and "gid 110 has" not in message

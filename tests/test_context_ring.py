@@ -51,7 +51,7 @@ def run_raw_ring(ncell: int, fanout: int, tstop: float) -> tuple[np.ndarray, np.
 def run_parnrn_ring(ncell: int, fanout: int, tstop: float, **run_kw):
     p.parallel.gid_clear()
     model = ring.build(ncell, fanout)
-    p.run(tstop, **run_kw)
+    p.parallel.run(tstop, **run_kw)
     spikes = p.parallel.gather_spikes()
     p.parallel.gid_clear()
     del model

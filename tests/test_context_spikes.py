@@ -116,7 +116,7 @@ def test_gather_spikes_serial(pc):
     nc = p.NetCon(stim, cell)
     nc.weight[0] = 2
     assert len(pc.gather_spikes()) == 0  # nothing recorded before the run
-    p.run(20)
+    p.parallel.run(20)
     for root in (0, None):
         gathered = pc.gather_spikes(root)
         assert gathered.times.tolist() == [2.0, 12.0] and gathered.gids.tolist() == [4, 4]
@@ -140,5 +140,5 @@ def test_only_chosen_gids_are_recorded(pc):
     tv, gv = p.Vector(), p.Vector()
     pc.spike_record(0, tv, gv)
     pc.spike_record(2, tv, gv)  # same vectors: gathered once
-    p.run(5)
+    p.parallel.run(5)
     assert pc.gather_spikes().gids.tolist() == [0, 2]

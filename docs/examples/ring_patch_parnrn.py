@@ -32,7 +32,7 @@ if 0 in cells:  # one input to cell 0 starts the activity
     kick = p.NetCon(stim, cells[0].syn)
     kick.weight[0], kick.delay = 0.05, 1
 
-p.parallel.psolve(100, v_init=-65)
+p.parallel.run(100, v_init=-65)
 
 spikes = p.parallel.gather_spikes()
 if spikes is not None:

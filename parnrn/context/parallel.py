@@ -133,7 +133,7 @@ class ParallelContext:
 
         Example::
 
-            p.run(100)
+            p.parallel.run(100)
             print(p.parallel.min_delay)
         """
         return self.network.min_delay
@@ -333,7 +333,7 @@ class ParallelContext:
         return raising_hoc_errors("target_var", self._pc.target_var)(*args, **kwargs)
 
     def setup_transfer(self) -> Any:
-        """NEURON's ``setup_transfer``; ``p.run`` calls it on every rank when needed.
+        """NEURON's ``setup_transfer``; ``p.parallel.run`` calls it on every rank when needed.
 
         Example::
 
@@ -378,34 +378,40 @@ class ParallelContext:
         """
         return spikes.gather(self.network.records, self.comm, root)
 
-    def psolve(
+    def run(
         self,
         tstop: float,
         v_init: float | None = None,
         progress: bool = False,
         strict: bool | None = None,
     ) -> None:
-        """Run to ``tstop``: gid check, set_maxstep, setup_transfer when needed,
-        finitialize on the first run (with ``v_init``), then NEURON's psolve. A second
-        call continues from the current time. ``progress`` shows a bar on rank 0;
-        ``strict`` turns gid problems into ``GidError``. Collective.
+        """parnrn's collective run, serial or parallel, with no other call: gid check,
+        ``set_maxstep``, ``setup_transfer`` when any rank needs it, ``finitialize(v_init)``
+        on the first run of the network, ``psolve(tstop)``. A second call continues from
+        the current time. ``progress`` shows a bar on rank 0; ``strict`` turns gid
+        problems into ``GidError`` (default: ``settings.strict``). Collective.
+
+        Not stdrun's ``h.run`` (that is ``p.run``), and ``psolve`` stays NEURON's own: a
+        script that calls ``h.finitialize``/``h.stdinit`` itself goes on with
+        ``pc.psolve``.
 
         Example::
 
-            p.parallel.psolve(100)   # the same as p.run(100)
+            p.parallel.run(100)
+            p.parallel.run(200)   # continues from t = 100
         """
-        raising_hoc_errors(f"psolve({tstop})", run.run)(
+        raising_hoc_errors(f"run({tstop})", run.run)(
             self.network, self._h, self._pc, self.comm, tstop, v_init, progress, strict
         )
 
     def finitialize(self, v_init: float | None = None) -> None:
-        """The run's set-up (as in ``psolve``), then ``h.finitialize``; a following run
+        """The run's set-up (as in ``run``), then ``h.finitialize``; a following ``run``
         continues from here instead of initializing again. Collective.
 
         Example::
 
             p.parallel.finitialize(-65)
-            p.parallel.psolve(100)
+            p.parallel.run(100)
         """
         run.prepare(self.network, self._h, self._pc, self.comm)
         run.finitialize(self.network, self._h, v_init)

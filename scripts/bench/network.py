@@ -128,7 +128,7 @@ def parnrn(ncell: int) -> dict:
     assert problems == ([], 0), problems
     comm.Barrier()
     start_run = time.perf_counter()
-    p.run(TSTOP)
+    p.parallel.run(TSTOP)
     comm.Barrier()
     ran = time.perf_counter()
     parallel.gid_clear()

@@ -70,7 +70,7 @@ def test_duplicate_gid_on_two_ranks_is_an_error_on_every_rank(pc):
     if pc.rank < 2:
         p.ParallelCon(p.IntFire1(), 5)
     with pytest.raises(GidError) as caught:
-        p.run(1, strict=True)
+        p.parallel.run(1, strict=True)
     message = str(caught.value)
     assert message.startswith(prefix(pc) + " 1 gid problem(s) found before the run")
     assert "gid 5 is registered on ranks 0, 1" in message
@@ -87,7 +87,7 @@ def test_missing_source_warns_on_rank_0_only(pc):
         p.ParallelCon((pc.rank + 1) % pc.size, cell, weight=0.1, delay=1)
         if pc.rank == pc.size - 1:
             p.ParallelCon(77, cell, weight=0.1, delay=1)
-        p.run(2)
+        p.parallel.run(2)
     finally:
         logger.removeHandler(handler)
     if pc.rank == 0:
@@ -101,7 +101,7 @@ def test_strict_missing_source_names_receiving_ranks(pc):
     p.ParallelCon(p.IntFire1(), pc.rank)
     p.ParallelCon(99, p.IntFire1(), delay=1)
     with pytest.raises(GidError) as caught:
-        p.run(1, strict=True)
+        p.parallel.run(1, strict=True)
     ranks = ", ".join(map(str, range(pc.size)))
     assert str(caught.value).startswith(prefix(pc) + " 1 gid problem(s)")
     assert f"gid 99 has receivers on rank(s) {ranks} but no rank registered it" in str(caught.value)
@@ -112,7 +112,7 @@ def test_min_delay_is_global(pc):
     p.ParallelCon(cell, pc.rank)
     # rank r hears from the next rank with delay 2 + r: the minimum, 2, is on rank 0
     p.ParallelCon((pc.rank + 1) % pc.size, cell, weight=0.1, delay=2 + pc.rank)
-    p.run(1)
+    p.parallel.run(1)
     assert pc.allgather(pc.min_delay) == [2.0] * pc.size
 
 
@@ -125,7 +125,7 @@ def test_transfer_set_up_on_every_rank_when_one_declares(pc):
         pc.source_var(source(0.5)._ref_v, 0, sec=source)
     if pc.rank == 1:
         pc.target_var(clamp, clamp._ref_amp, 0)
-    p.run(0.1, v_init=-42)
+    p.parallel.run(0.1, v_init=-42)
     v = pc.broadcast(source(0.5).v)
     if pc.rank == 1:
         assert clamp.amp == pytest.approx(v, abs=1e-9) and v == pytest.approx(-42, abs=0.5)
@@ -140,7 +140,7 @@ def test_gather_spikes(pc):
     stim.start, stim.number, stim.interval = 1 + rank, 2, 10
     nc = p.NetCon(stim, cell)
     nc.weight[0] = 2
-    p.run(25)
+    p.parallel.run(25)
     expected_times = sorted([2.0 + r for r in range(size)] + [12.0 + r for r in range(size)])
     expected_gids = [10 + int(t - 2) % 10 for t in expected_times]
     for root in (0, size - 1):

@@ -38,7 +38,7 @@ def test_progress_and_pieces_do_not_change_spikes():
 
     model = ring.build(15, 4)
     for tstop in (13.3, 50, 80):
-        p.run(tstop)
+        p.parallel.run(tstop)
     pieces = p.parallel.gather_spikes()
     p.parallel.gid_clear()
     del model

@@ -54,6 +54,6 @@ elif mode in ("psolve_event", "psolve_stuck"):
         raise ValueError(f"event callback failed on rank {rt.rank}")
 
     handler = p.FInitializeHandler(lambda: p.CVode().event(2.0, callback))
-    p.run(10)
+    p.parallel.run(10)
 else:
     sys.exit(f"unknown mode {mode}")
