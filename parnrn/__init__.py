@@ -64,6 +64,8 @@ def _arm_failfast(started: runtime.Runtime) -> None:
 
 
 runtime.on_start(_arm_failfast)
+# Under mpiexec, importing parnrn is enough to make the script's NEURON parallel.
+runtime.parallel_when_neuron_imported()
 
 _NEEDS_NEURON = ("p", "ParallelContext", "ParallelCon")
 

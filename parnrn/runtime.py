@@ -7,6 +7,10 @@ messages. ``neuron_context()`` then points NEURON at that same library through
 ``MPI_LIB_NRN_PATH`` (unless the user set it), calls ``h.nrnmpi_init()`` and
 ``pc.mpiabort_on_error(0)``, and checks that NEURON sees as many ranks as MPI does.
 
+Under a launcher with more than one rank, ``parallel_when_neuron_imported()`` (called by
+``import parnrn``) does both as soon as the script imports NEURON, however it does so, so
+that one import makes an ordinary NEURON script parallel, with hoc errors as exceptions.
+
 Without mpi4py, or started without ``mpiexec``, everything runs with one rank.
 Policies that need MPI (failfast) arm themselves through ``on_start``.
 """
@@ -14,11 +18,12 @@ Policies that need MPI (failfast) arm themselves through ``on_start``.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .errors import MPIConfigError
-from .ranks import rank_tag, set_known
+from .ranks import known_rank_size, rank_tag, set_known
 
 _LIBMPI_PREFIXES = ("libmpi.", "libmpich.", "libmpi_cray.")
 
@@ -227,3 +232,55 @@ def neuron_started() -> bool:
             h, pc = neuron_context()   # no start-up cost now
     """
     return _neuron is not None
+
+
+def parallel_when_neuron_imported() -> None:
+    """Make NEURON parallel in this ``mpiexec`` job whenever the script imports it.
+
+    With one rank (by the launcher's environment) this does nothing and starts nothing.
+    If NEURON is already imported, it is set up now (``neuron_context``: it raises
+    ``MPIConfigError`` if NEURON cannot be made to see every rank); otherwise MPI starts
+    and NEURON is pointed at its library just before ``neuron`` executes, and
+    ``neuron_context`` runs right after.
+
+    Example::
+
+        import parnrn            # under mpiexec -n 4
+        from neuron import h     # NEURON sees 4 ranks; hoc errors raise, not MPI_Abort
+    """
+    if known_rank_size()[1] == 1 or _neuron is not None:
+        return
+    if "neuron" in sys.modules:
+        neuron_context()
+    elif not any(isinstance(finder, _NeuronImportHook) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _NeuronImportHook())
+
+
+class _NeuronImportHook:
+    """Finds ``neuron`` as the other finders do, then wraps its loader in ``_StartingLoader``."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "neuron":
+            return None
+        sys.meta_path.remove(self)  # once: the real search below must not find this again
+        from importlib.util import find_spec  # here: only under mpiexec, on NEURON's import
+
+        spec = find_spec("neuron")
+        if spec is not None and spec.loader is not None:
+            spec.loader = _StartingLoader(spec.loader)
+        return spec
+
+
+class _StartingLoader:
+    """Loads ``neuron`` with MPI started before it executes and NEURON's set-up after."""
+
+    def __init__(self, loader: Any):
+        self.loader = loader
+
+    def create_module(self, spec: Any) -> Any:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        point_neuron_at_mpi()
+        self.loader.exec_module(module)
+        neuron_context()
