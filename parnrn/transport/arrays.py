@@ -38,15 +38,17 @@ def _agree(
     layout = _layout(arrays, shape) if error is None else b""
     headers = guard.exchange(comm, op, root, layout, 0, True, error, TransportError)
     n = len(arrays)
-    mine = bytes(headers[comm.Get_rank()].inline[8 * n :])
+    reference = max(root, 0)  # every rank compares with the same rank: the same error
+    wanted = bytes(headers[reference].inline[8 * n :])
     misfits = {}
     counts = []
     for rank, header in enumerate(headers):
         raw = bytes(header.inline)
         counts.append([_COUNT.unpack_from(raw, 8 * i)[0] for i in range(n)])
-        if raw[8 * n :] != mine:
-            theirs = raw[8 * n :].decode()
-            misfits[rank] = ("TypeError", f"its arrays are {theirs}, not {mine.decode()}", "")
+        if raw[8 * n :] != wanted:
+            theirs, ours = raw[8 * n :].decode(), wanted.decode()
+            message = f"its arrays are {theirs}, rank {reference}'s {ours}"
+            misfits[rank] = ("TypeError", message, "")
     if misfits:
         raise TransportError(
             f"{rank_tag(comm.Get_rank(), comm.Get_size())} {op} needs the same layout on "
