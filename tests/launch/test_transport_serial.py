@@ -4,7 +4,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import run_python
+from support.launch import run_python
 
 from parnrn import BroadcastError, RemoteRankError, TransportError, configure, transport
 
