@@ -16,3 +16,9 @@ def test_a_bad_log_level_is_refused_and_not_stored():
 def test_log_ranks_must_be_root_or_all():
     with pytest.raises(ValueError, match="log_ranks must be one of root, all, not 'some'"):
         configure(log_ranks="some")
+
+
+def test_configure_validates_timeout():
+    with pytest.raises(ValueError, match="timeout must be"):
+        configure(timeout=-1)
+    assert configure(timeout=None).timeout is None
