@@ -317,7 +317,7 @@ def gather(obj: Any, root: int = 0, comm: Any = None) -> list[Any] | None:
     comm = default_comm() if comm is None else comm
     size = _size(comm)
     if size == 1:
-        _serial_check("gather", _serialize(obj)[1], TransportError)
+        _serial_check("gather", _root_error(root, size) or _serialize(obj)[1], TransportError, root)
         return [obj]
     rank = comm.Get_rank()
     headers, payload, blob = _exchange_contribution(

@@ -3,16 +3,11 @@ progress chunks or by running in pieces. Run under mpiexec -n 2 and -n 3."""
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 import pytest
+from support.ring import run_parnrn_ring, run_raw_ring
 
 from parnrn import p
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from test_context_ring import run_parnrn_ring, run_raw_ring  # noqa: E402
 
 pytestmark = pytest.mark.mpi(min_size=2)
 

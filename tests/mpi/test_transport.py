@@ -1,4 +1,11 @@
-"""Transport collectives on 2 and 3 ranks: every payload kind, every error on every rank."""
+"""Transport collectives on 2 and 3 ranks: every payload kind, every error on every rank.
+
+A test that takes ``comm`` runs twice: on ``MPI.COMM_SELF`` (one rank: the serial paths)
+and on parnrn's default communicator (every rank), so one body states the semantics that
+must hold for any size; its expected values are built from ``comm``. The tests without
+``comm`` need several ranks: mismatches, timeouts, a rank other than the root failing
+to load.
+"""
 
 import os
 import threading
@@ -23,6 +30,17 @@ pytestmark = pytest.mark.mpi(min_size=2)
 runtime = start()
 rank, size = runtime.rank, runtime.size
 last = size - 1
+
+
+@pytest.fixture(params=["self", "world"])
+def comm(request):
+    """One rank (``MPI.COMM_SELF``), then every rank (parnrn's default communicator)."""
+    return runtime.MPI.COMM_SELF if request.param == "self" else transport.default_comm()
+
+
+def shape(comm) -> tuple[int, int, int]:
+    """(rank, size, last rank) on ``comm``."""
+    return comm.Get_rank(), comm.Get_size(), comm.Get_size() - 1
 
 
 class Point:
@@ -72,26 +90,57 @@ def same(a, b):
 
 @pytest.mark.parametrize("name", list(payloads()))
 @pytest.mark.parametrize("root", [0, -1])
-def test_broadcast_every_payload_kind(name, root):
+def test_broadcast_every_payload_kind(name, root, comm):
+    rank, size, _ = shape(comm)
     root = root % size
     reference = payloads()[name]
-    received = transport.broadcast(reference if rank == root else None, root=root)
+    received = transport.broadcast(reference if rank == root else None, root=root, comm=comm)
     assert same(reference, received)
     if isinstance(received, np.ndarray) and rank != root:
         assert received.flags.writeable
 
 
-def test_broadcast_returns_the_object_itself_on_root():
+def test_broadcast_returns_the_object_itself_on_root(comm):
+    rank, _, _ = shape(comm)
     obj = {"array": np.zeros(100_000)}
-    received = transport.broadcast(obj if rank == 0 else None)
+    received = transport.broadcast(obj if rank == 0 else None, comm=comm)
     assert (received is obj) == (rank == 0)
 
 
+@pytest.mark.parametrize("op", ["broadcast", "broadcast_into", "gather", "scatter"])
+def test_a_root_that_is_not_a_rank_is_refused(op, comm):
+    rank, size, _ = shape(comm)
+    root = size + 2
+    call = {
+        "broadcast": lambda: transport.broadcast(1, root=root, comm=comm),
+        "broadcast_into": lambda: transport.broadcast_into(np.zeros(3), root=root, comm=comm),
+        "gather": lambda: transport.gather(1, root=root, comm=comm),
+        "scatter": lambda: transport.scatter(None, root=root, comm=comm),
+    }[op]
+    error = BroadcastError if op.startswith("broadcast") else TransportError
+    expected = (
+        rf"^\[rank {rank}/{size}\] {op} failed on rank 0: ValueError: root {root} is not a rank"
+    )
+    with pytest.raises(error, match=expected):
+        call()
+    assert transport.allgather(rank, comm=comm) == list(range(size))
+
+
+def test_gather_allgather_scatter_small_objects(comm):
+    rank, size, _ = shape(comm)
+    gathered = transport.gather(f"a{rank}", comm=comm)
+    assert gathered == ([f"a{r}" for r in range(size)] if rank == 0 else None)
+    assert transport.allgather({"b": rank}, comm=comm) == [{"b": r} for r in range(size)]
+    items = [[r, r + 1] for r in range(size)] if rank == 0 else None
+    assert transport.scatter(items, comm=comm) == [rank, rank + 1]
+
+
 @pytest.mark.parametrize("root", [0, -1])
-def test_gather_mixed_sizes(root):
+def test_gather_mixed_sizes(root, comm):
+    rank, size, _ = shape(comm)
     root = root % size
     mine = {"rank": rank, "data": np.full(100_000 * rank + 1, rank)}
-    result = transport.gather(mine, root=root)
+    result = transport.gather(mine, root=root, comm=comm)
     if rank == root:
         assert [item["rank"] for item in result] == list(range(size))
         assert all(np.all(item["data"] == r) for r, item in enumerate(result))
@@ -100,44 +149,68 @@ def test_gather_mixed_sizes(root):
         assert result is None
 
 
-def test_allgather_mixed_sizes_and_kinds():
+def test_allgather_mixed_sizes_and_kinds(comm):
+    rank, size, _ = shape(comm)
     mine = [rank] * (rank * 50_000) if rank % 2 else np.arange(rank * 200_000 + 1)
-    result = transport.allgather(mine)
+    result = transport.allgather(mine, comm=comm)
+    assert len(result) == size
     for r, item in enumerate(result):
         expected = [r] * (r * 50_000) if r % 2 else np.arange(r * 200_000 + 1)
         assert same(expected, item) if isinstance(item, np.ndarray) else item == expected
 
 
 @pytest.mark.parametrize("root", [0, -1])
-def test_scatter(root):
+def test_scatter(root, comm):
+    rank, size, _ = shape(comm)
     root = root % size
     items = [{"r": r, "a": np.full(r * 100_000 + 3, r)} for r in range(size)]
-    received = transport.scatter(items if rank == root else None, root=root)
+    received = transport.scatter(items if rank == root else None, root=root, comm=comm)
     assert received["r"] == rank and np.all(received["a"] == rank)
     assert len(received["a"]) == rank * 100_000 + 3
 
 
-def test_allreduce():
-    assert transport.allreduce(rank + 1, "sum") == size * (size + 1) // 2
-    assert transport.allreduce(rank, "max") == last
-    assert transport.allreduce(rank, "min") == 0
-    assert transport.allreduce(rank > 0, "lor") is True
-    assert transport.allreduce(rank > 0, "land") is False
-    arrays = transport.allreduce(np.array([rank, -rank]), "max")
+def test_allreduce(comm):
+    rank, size, last = shape(comm)
+    assert transport.allreduce(rank + 1, "sum", comm=comm) == size * (size + 1) // 2
+    assert transport.allreduce(rank, "max", comm=comm) == last
+    assert transport.allreduce(rank, "min", comm=comm) == 0
+    assert transport.allreduce(rank > 0, "lor", comm=comm) is (size > 1)
+    assert transport.allreduce(rank > 0, "land", comm=comm) is False
+    arrays = transport.allreduce(np.array([rank, -rank]), "max", comm=comm)
     assert arrays.tolist() == [last, 0]
-    assert transport.allreduce([rank], lambda a, b: a + b) == list(range(size))
+    assert transport.allreduce([rank], lambda a, b: a + b, comm=comm) == list(range(size))
+
+
+@pytest.mark.parametrize(
+    "op, value, expected",
+    [
+        ("sum", 3, lambda n: 3 * n),
+        ("max", 2.5, lambda n: 2.5),
+        ("land", 1, lambda n: 1),
+        (lambda a, b: a + b, "s", lambda n: "s" * n),
+    ],
+)
+def test_allreduce_of_the_same_value_on_every_rank(op, value, expected, comm):
+    assert transport.allreduce(value, op, comm=comm) == expected(comm.Get_size())
+
+
+def test_barrier_returns(comm):
+    assert transport.barrier(comm=comm) is None
 
 
 @pytest.mark.parametrize("root", [0, -1])
-def test_unpicklable_object_on_root_raises_broadcast_error_everywhere(root):
+def test_unpicklable_object_on_root_raises_broadcast_error_everywhere(root, comm):
+    rank, size, _ = shape(comm)
     root = root % size
     with pytest.raises(BroadcastError) as info:
-        transport.broadcast(threading.Lock() if rank == root else None, root=root)
+        transport.broadcast(threading.Lock() if rank == root else None, root=root, comm=comm)
     message = str(info.value)
     assert message.startswith(f"[rank {rank}/{size}] broadcast failed on rank {root} (root)")
     assert "TypeError" in message and "lock" in message
     assert list(info.value.failures) == [root]
-    assert transport.broadcast("next works") == "next works"
+    assert info.value.failures[root][0] == "TypeError"
+    assert "Traceback" in info.value.failures[root][2]
+    assert transport.broadcast("next works", comm=comm) == "next works"
 
 
 def _fails_to_load_on_last_rank():
@@ -162,14 +235,16 @@ def test_broadcast_that_fails_to_load_on_one_rank_raises_everywhere():
 
 
 @pytest.mark.parametrize("bad", [0, -1])
-def test_gather_with_one_unpicklable_contribution(bad):
+def test_gather_with_one_unpicklable_contribution(bad, comm):
+    rank, size, _ = shape(comm)
     bad = bad % size
     with pytest.raises(TransportError) as info:
-        transport.gather(threading.Lock() if rank == bad else rank)
+        transport.gather(threading.Lock() if rank == bad else rank, comm=comm)
     role = " (root)" if bad == 0 else ""
-    assert f"gather failed on rank {bad}{role}: TypeError" in str(info.value)
-    assert str(info.value).startswith(f"[rank {rank}/{size}]")
-    assert transport.gather(rank) == (list(range(size)) if rank == 0 else None)
+    assert str(info.value).startswith(
+        f"[rank {rank}/{size}] gather failed on rank {bad}{role}: TypeError"
+    )
+    assert transport.gather(rank, comm=comm) == (list(range(size)) if rank == 0 else None)
 
 
 def test_allgather_that_fails_to_load_on_some_rank():
@@ -178,9 +253,11 @@ def test_allgather_that_fails_to_load_on_some_rank():
         transport.allgather(mine)
 
 
-def test_scatter_with_wrong_length_raises_everywhere():
-    with pytest.raises(TransportError, match=rf"rank 0 \(root\): ValueError: .*got {size + 1}"):
-        transport.scatter(list(range(size + 1)) if rank == 0 else None)
+def test_scatter_with_wrong_length_raises_everywhere(comm):
+    rank, size, _ = shape(comm)
+    expected = rf"rank 0 \(root\): ValueError: .*one item per rank \({size}\), got {size + 1}"
+    with pytest.raises(TransportError, match=expected):
+        transport.scatter(list(range(size + 1)) if rank == 0 else None, comm=comm)
 
 
 def test_mismatched_collectives_raise_on_every_rank():
@@ -220,9 +297,11 @@ def test_timeout_names_the_rank_that_never_arrived():
     assert transport.allgather(rank) == list(range(size))
 
 
-def test_collective_block_raises_on_every_rank():
+def test_collective_block_raises_on_every_rank(comm):
+    rank, _, last = shape(comm)
+    assert issubclass(RemoteRankError, Exception)
     with pytest.raises((RemoteRankError, ZeroDivisionError)) as info:
-        with transport.collective():
+        with transport.collective(comm):
             if rank == last:
                 _ = 1 / 0
     if rank == last:
@@ -233,15 +312,24 @@ def test_collective_block_raises_on_every_rank():
         assert info.value.failures[last][0] == "ZeroDivisionError"
 
 
-def test_collective_as_decorator():
-    @transport.collective()
+def test_collective_as_decorator(comm):
+    rank, _, _ = shape(comm)
+
+    @transport.collective(comm)
     def build():
         if rank == 0:
             raise ValueError("bad cell parameters")
         return "built"
 
-    with pytest.raises((RemoteRankError, ValueError), match="bad cell parameters"):
+    with pytest.raises((RemoteRankError, ValueError), match="bad cell parameters") as info:
         build()
+    assert info.type is (ValueError if rank == 0 else RemoteRankError)
+
+    @transport.collective(comm)
+    def fine():
+        return 5
+
+    assert fine() == 5
 
 
 def test_guard_can_be_turned_off():
@@ -268,10 +356,11 @@ def test_broadcast_over_2_gib():
 
 
 @pytest.mark.parametrize("root", [0, -1])
-def test_broadcast_into_fills_every_rank_in_place(root):
+def test_broadcast_into_fills_every_rank_in_place(root, comm):
+    rank, size, _ = shape(comm)
     root = root % size
     array = np.full((300, 400), float(rank))
-    same_array = transport.broadcast_into(array, root=root)
+    same_array = transport.broadcast_into(array, root=root, comm=comm)
     assert same_array is array
     assert np.all(array == root)
 
@@ -287,17 +376,39 @@ def test_broadcast_into_with_a_misfit_array_raises_everywhere():
     assert np.all(array == 0)  # nothing moved
 
 
-def test_broadcast_into_with_a_read_only_array_raises_everywhere():
+def _read_only():
     array = np.zeros(10)
-    array.flags.writeable = rank != last
-    with pytest.raises(BroadcastError, match=f"rank {last}: ValueError: .*writable C-contiguous"):
-        transport.broadcast_into(array)
+    array.flags.writeable = False
+    return array
 
 
-def test_allreduce_with_an_unknown_operation_on_one_rank_raises_everywhere():
+@pytest.mark.parametrize(
+    "unfit, expected",
+    [
+        (lambda: [0.0] * 10, "TypeError: broadcast_into needs a numpy array, not list"),
+        (_read_only, "ValueError: broadcast_into needs a writable C-contiguous array"),
+        (lambda: np.zeros(20)[::2], "ValueError: broadcast_into needs a writable C-contiguous"),
+    ],
+    ids=["list", "read-only", "strided"],
+)
+def test_broadcast_into_with_an_unfit_array_on_one_rank_raises_everywhere(unfit, expected, comm):
+    rank, size, last = shape(comm)
+    array = unfit() if rank == last else np.zeros(10)
+    role = " (root)" if last == 0 else ""
+    with pytest.raises(BroadcastError) as info:
+        transport.broadcast_into(array, comm=comm)
+    message = str(info.value)
+    assert message.startswith(f"[rank {rank}/{size}] broadcast_into failed on rank {last}{role}: ")
+    assert expected in message
+    assert list(info.value.failures) == [last]
+
+
+def test_allreduce_with_an_unknown_operation_on_one_rank_raises_everywhere(comm):
+    rank, size, last = shape(comm)
     with pytest.raises(TransportError) as info:
-        transport.allreduce(rank, "mean" if rank == last else "sum")
-    assert f"allreduce failed on rank {last}: ValueError: unknown reduction 'mean'" in str(
-        info.value
+        transport.allreduce(rank, "mean" if rank == last else "sum", comm=comm)
+    assert str(info.value).startswith(
+        f"[rank {rank}/{size}] allreduce failed on rank {last}: "
+        "ValueError: unknown reduction 'mean'"
     )
-    assert transport.allreduce(1, "sum") == size
+    assert transport.allreduce(1, "sum", comm=comm) == size

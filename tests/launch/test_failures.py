@@ -2,7 +2,7 @@
 with a non-zero status, naming the rank and the cause. Never a hang, never a silent
 success.
 
-Each row launches a small script from ``tests/scenarios`` under ``mpiexec`` (in a
+Each row launches a small script from ``tests/launch/scenarios`` under ``mpiexec`` (in a
 subprocess with a bounded timeout; its whole process group is killed on expiry) on 2 and 3
 ranks, with the failing rank first and last, run as ``python script.py`` and, where it
 adds something, as ``python -m parnrn script.py``. The scenario prints ``@fail <time>``
@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import MPIEXEC, run_bounded
+from support.launch import MPIEXEC, run_bounded
 
 SCENARIOS = os.path.join(os.path.dirname(__file__), "scenarios")
 HANG_LIMIT = 60.0  # seconds before a launch counts as a hang

@@ -1,5 +1,5 @@
 """``python -m parnrn``: the runner (script, ``-m module``, ``-c code``) and ``doctor``,
-serial and under ``mpiexec`` (bounded by a timeout: ``conftest.run_bounded``)."""
+serial and under ``mpiexec`` (bounded by a timeout: ``support.launch.run_bounded``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shutil
 import sys
 
 import pytest
-from conftest import MPIEXEC, run_bounded
+from support.launch import MPIEXEC, run_bounded
 
 needs_mpiexec = pytest.mark.skipif(not shutil.which(MPIEXEC), reason="mpiexec not found")
 

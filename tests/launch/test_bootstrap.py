@@ -4,7 +4,7 @@ import os
 import re
 
 import pytest
-from conftest import run_mpi, run_python
+from support.launch import run_mpi, run_python
 
 SCRIPT = """
 import os, sys

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import run_mpi
+from support.launch import run_mpi
 
 from parnrn import Spikes
 

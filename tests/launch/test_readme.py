@@ -3,9 +3,9 @@
 import re
 from pathlib import Path
 
-from conftest import run_mpi, run_python
+from support.launch import run_mpi, run_python
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def example() -> str:

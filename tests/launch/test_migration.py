@@ -5,11 +5,10 @@ import os
 import re
 
 import pytest
-from conftest import run_mpi, run_python
+from support.launch import run_mpi, run_python
 
-EXAMPLES = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "examples"
-)
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLES = os.path.join(ROOT, "docs", "examples")
 SPIKE = re.compile(r"^(\S+) (\d+)$")
 
 

@@ -1,0 +1,24 @@
+"""Settings through configure(): bad values are refused clearly and not stored. The
+environment is tests/launch/test_settings_env.py."""
+
+import pytest
+
+from parnrn import configure
+from parnrn.settings import settings
+
+
+def test_a_bad_log_level_is_refused_and_not_stored():
+    with pytest.raises(ValueError, match="log_level must be one of DEBUG, INFO"):
+        configure(log_level="loud")
+    assert settings.log_level == "INFO"
+
+
+def test_log_ranks_must_be_root_or_all():
+    with pytest.raises(ValueError, match="log_ranks must be one of root, all, not 'some'"):
+        configure(log_ranks="some")
+
+
+def test_configure_validates_timeout():
+    with pytest.raises(ValueError, match="timeout must be"):
+        configure(timeout=-1)
+    assert configure(timeout=None).timeout is None
