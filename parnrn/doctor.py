@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
+from importlib import metadata
 from typing import Any
 
 from . import failfast, runtime
@@ -35,18 +37,25 @@ def doctor() -> int:
 
 def _rank_report(rt: runtime.Runtime) -> dict[str, Any]:
     """What this rank sees: host, NEURON's version, its nhost and any set-up error."""
-    report: dict[str, Any] = {"host": socket.gethostname(), "rank": rt.rank, "nhost": "?"}
+    report: dict[str, Any] = {
+        "host": socket.gethostname(),
+        "rank": rt.rank,
+        "nhost": "?",
+        "neuron": None,
+        "error": None,
+    }
     try:
-        import neuron
-
-        report["neuron"] = neuron.__version__
-        _, pc = runtime.neuron_context()
-        report.update(nhost=int(pc.nhost()), error=None)
+        _, pc = runtime.neuron_context()  # imports NEURON, as a script's import would
+        report["nhost"] = int(pc.nhost())
     except ImportError as error:
-        report.update(neuron=None, error=f"NEURON cannot be imported: {error}")
+        report["error"] = f"NEURON cannot be imported: {error}"
     except Exception as error:  # the point of doctor is to report any set-up failure
         message = str(error).removeprefix(f"{rank_tag(rt.rank, rt.size)} ")
         report["error"] = f"{type(error).__name__}: {message}"
+    try:  # from the installed package: a failed set-up unloads the module
+        report["neuron"] = metadata.version("neuron")
+    except metadata.PackageNotFoundError:
+        report["neuron"] = getattr(sys.modules.get("neuron"), "__version__", None)
     report["nrnmpi"] = [p for p in runtime.mapped_libraries() if "libnrnmpi" in p]
     return report
 

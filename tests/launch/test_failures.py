@@ -131,7 +131,7 @@ ROWS = {
     ),
     "exception in psolve event": Row(
         "nrn_errors.py", "psolve_event", 1,
-        [FAILED + "unhandled HocError", r"NEURON error in psolve\(10\)",
+        [FAILED + "unhandled HocError", r"NEURON error in run\(10\)",
          r"ValueError: event callback failed on rank {bad}"],
         record="HocError",
     ),
