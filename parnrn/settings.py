@@ -75,6 +75,7 @@ class Settings(SimpleNamespace):
     """
 
     timeout: float | None
+    exit_patience: float
     checks: bool
     strict: bool
     log_level: str
@@ -83,6 +84,10 @@ class Settings(SimpleNamespace):
 
 settings = Settings(
     timeout=checked_timeout(os.environ.get("PARNRN_TIMEOUT"), "PARNRN_TIMEOUT"),
+    exit_patience=checked_timeout(
+        os.environ.get("PARNRN_EXIT_PATIENCE", "10"), "PARNRN_EXIT_PATIENCE"
+    )
+    or 10.0,
     checks=_env_flag("PARNRN_CHECKS", True),
     strict=_env_flag("PARNRN_STRICT", False),
     log_level=_env_choice("PARNRN_LOG_LEVEL", LOG_LEVELS, "INFO"),
@@ -95,6 +100,7 @@ _UNSET: Any = object()
 def configure(
     *,
     timeout: float | None = _UNSET,
+    exit_patience: float | None = None,
     checks: bool | None = None,
     strict: bool | None = None,
     log_level: str | None = None,
@@ -105,6 +111,10 @@ def configure(
     - ``timeout``: seconds a parnrn collective may wait before raising
       ``CollectiveTimeoutError``; ``None`` or 0 turns it off (the default, or
       ``PARNRN_TIMEOUT``).
+    - ``exit_patience``: seconds the ranks at the end of the program wait before asking
+      the late ranks whether they are still working; a rank that cannot answer is stuck
+      (inside NEURON, holding the GIL) and the job ends naming it (default 10,
+      ``PARNRN_EXIT_PATIENCE``). A late rank that answers is waited for.
     - ``checks``: exchange call fingerprints to detect mismatched collectives (default on;
       ``PARNRN_CHECKS=0`` turns it off).
     - ``strict``: gid problems found at run time raise ``GidError`` instead of warning.
@@ -120,6 +130,8 @@ def configure(
     new = {}
     if timeout is not _UNSET:
         new["timeout"] = checked_timeout(timeout)
+    if exit_patience is not None:
+        new["exit_patience"] = checked_timeout(exit_patience, "exit_patience") or 10.0
     if log_level is not None:
         new["log_level"] = checked_choice(log_level, LOG_LEVELS, "log_level")
     if log_ranks is not None:

@@ -30,6 +30,8 @@ from typing import Any, NoReturn
 from ..errors import CollectiveMismatchError, ParallelError, error_record
 from ..ranks import rank_tag
 from ..runtime import Runtime
+from ..transport import guard
+from . import liveness
 from .records import write_record
 
 SIGINT_STATUS = 130  # 128 + SIGINT, as shells and mpi4py report an interrupted program
@@ -45,6 +47,9 @@ _real_sys_exit = sys.exit
 _real_os_exit = os._exit
 _requested_exit: tuple[Any, str] | None = None
 _aborting = False
+_exit_agreed = False
+_pulse: liveness.Pulse | None = None
+_finalize_keyval: Any = None  # referenced for as long as MPI may call it
 
 
 def install(runtime: Runtime) -> None:
@@ -63,6 +68,13 @@ def install(runtime: Runtime) -> None:
             setattr(builtins, name, _Quitter(quitter))
     # atexit runs handlers last-registered first, all before mpi4py finalizes MPI.
     atexit.register(_at_exit)
+    # NEURON finalizes MPI itself (workers leaving pc.runworker(), h.quit()) before Python's
+    # atexit: MPI then calls the delete callbacks of MPI_COMM_SELF's attributes, first.
+    MPI = runtime.MPI
+    global _finalize_keyval, _pulse
+    _finalize_keyval = MPI.Comm.Create_keyval(delete_fn=_at_mpi_finalize)
+    MPI.COMM_SELF.Set_attr(_finalize_keyval, True)
+    _pulse = liveness.start(MPI, runtime.control)
 
 
 def installed() -> bool:
@@ -214,15 +226,46 @@ def _at_exit() -> None:
     _agree_on_exit("the end of the program", "")
 
 
+def _at_mpi_finalize(comm: Any, keyval: Any, value: Any) -> None:
+    if os.getpid() == _pid:
+        how = "MPI_Finalize called by NEURON (pc.done() on the workers, or h.quit())"
+        _agree_on_exit(how, _stack(sys._getframe(1)))
+
+
 def _agree_on_exit(how: str, stack: str) -> None:
-    """Every rank must reach its end: a parnrn collective named ``exit``."""
-    if _runtime.MPI.Is_finalized():
+    """Every rank must reach its end: a parnrn collective named ``exit``, once.
+
+    A rank waiting here for a late rank asks it, every ``settings.exit_patience``
+    seconds, whether it is still working (``liveness``); one that cannot answer is stuck
+    and ends the job, named.
+    """
+    global _exit_agreed
+    if _exit_agreed or _runtime.MPI.Is_finalized():
         return
-    # Imported here so that `import parnrn` stays cheap (the transport loads numpy).
-    from ..transport import guard
+    _exit_agreed = True
+    MPI, control = _runtime.MPI, _runtime.control
+
+    def wait(request: Any) -> None:
+        liveness.wait_at_exit(request, _pulse, MPI, control)
 
     try:
-        guard.exchange(_runtime.data, "exit", site=how)
+        guard.exchange(_runtime.data, "exit", site=how, wait=wait)
     except ParallelError as exc:
         reason = f"reached {how} while other ranks had not (they would wait for it forever)"
-        abort(reason, f"{stack}{exc}", 1, exc)
+        abort(reason, f"{stack}{_untagged(str(exc))}", 1, exc)
+    except liveness.StuckRanks as stuck:
+        ranks = ", ".join(map(str, stuck.ranks))
+        reason = (
+            f"reached {how}, but rank(s) {ranks} did not and, after {stuck.waited:.0f} s, do "
+            f"not answer: stuck in code that holds the GIL, most likely a NEURON collective "
+            f"(pc.barrier, psolve, py_alltoall, ...) waiting for ranks that have ended"
+        )
+        abort(reason, stack, 1)
+    finally:
+        if _pulse is not None:
+            _pulse.stop()
+
+
+def _untagged(text: str) -> str:
+    """``text`` without this rank's own ``[rank r/N]`` prefix (``abort`` adds it)."""
+    return text.removeprefix(f"{rank_tag(_runtime.rank, _runtime.size)} ")

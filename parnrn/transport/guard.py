@@ -25,6 +25,7 @@ import struct
 import sys
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from .. import runtime
@@ -144,10 +145,13 @@ def exchange(
     error: BaseException | None = None,
     error_class: type[ParallelError] = ParallelError,
     site: str | None = None,
+    wait: Callable[[Any], None] | None = None,
 ) -> Headers:
     """Exchange headers; raise the same exception on every rank if any rank failed or
     the ranks are not in the same call. ``blob`` goes inline when it fits; ``site``
     names this call in error messages (default: the first caller outside parnrn).
+    ``wait``, when given, completes the non-blocking exchange instead of the configured
+    timeout (the exit agreement waits by its own rules).
 
     The returned headers live in a buffer that the next exchange on ``comm`` reuses.
     """
@@ -162,7 +166,9 @@ def exchange(
     )  # fmt: skip
     if inline_len:
         mine[_FIXED.size : _FIXED.size + inline_len] = blob
-    if settings.timeout is None:
+    if wait is not None:
+        wait(comm.Iallgather(mine, everyone))
+    elif settings.timeout is None:
         comm.Allgather(mine, everyone)
     else:
         _wait_or_time_out(comm, comm.Iallgather(mine, everyone), op, root, seq)

@@ -23,7 +23,7 @@ turns into an unexpected pass (an error) once it is fixed:
 6. rank 0 leaving while another rank waits in NEURON's ``pc.barrier()`` hangs the job in
    parnrn's exit agreement.
 
-Every run is bounded and killed with its process group on timeout (``conftest``).
+Every run is bounded and killed with its process group on timeout (``support.launch``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import shutil
 import sys
 
 import pytest
-from conftest import MPIEXEC, Completed, run_bounded
+from support.launch import MPIEXEC, Completed, run_bounded
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "realscripts")
