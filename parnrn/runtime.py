@@ -197,7 +197,7 @@ def neuron_context() -> tuple[Any, Any]:
         h.nrnmpi_init()
     pc = h.ParallelContext()
     pc.mpiabort_on_error(0)
-    nhost = int(pc.nhost())
+    nhost = int(pc.nhost_world())  # pc.nhost() is a subworld's after pc.subworlds(n)
     if nhost != runtime.size:
         raise MPIConfigError(mismatch_message(runtime, nhost))
     _neuron = (h, pc)

@@ -76,9 +76,8 @@ class ParallelContext:
 
     def _start(self) -> None:
         self._h, self._pc = neuron_context()
-        runtime = start()
-        self.comm = runtime.data
-        self._rank, self._size = runtime.rank, runtime.size
+        self.world_comm = start().data
+        self._follow_subworld()
         self._NetCon, self._Vector = self._h.NetCon, self._h.Vector
         # Bound once: looking a method up on a HocObject costs more than the call itself.
         self._hoc_gid_connect = self._pc.gid_connect
@@ -104,9 +103,50 @@ class ParallelContext:
     def __repr__(self) -> str:
         return f"<parnrn ParallelContext rank {self._rank} of {self._size}>"
 
+    def _follow_subworld(self) -> None:
+        """Act on NEURON's current (sub)world: its ranks, its communicator, a new network.
+
+        The subworld's communicator is made with ``Create_group``, collective over the
+        subworld's ranks only (NEURON's subworlds are contiguous blocks of world ranks),
+        so this is safe inside one subworld's task.
+        """
+        rank, size = int(self._pc.id()), int(self._pc.nhost())
+        world = self.world_comm
+        if world is None or size == world.Get_size():
+            self.comm = world
+        else:
+            first = int(self._pc.id_world()) - rank
+            members = world.Get_group().Range_incl([(first, first + size - 1, 1)])
+            self.comm = world.Create_group(members, tag=first)
+            members.Free()
+        self._rank, self._size = rank, size
+        self.network = Network()
+
+    def subworlds(self, n: int) -> Any:
+        """NEURON's ``subworlds(n)``: split the world into subworlds of ``n`` ranks. From
+        here on this wrapper acts on this rank's subworld, as NEURON's gid space does:
+        ``rank``/``size``, gids, ``ParallelCon``, the run, ``gather_spikes`` and the
+        object collectives; the world stays reachable as ``world_comm`` (and NEURON's
+        ``id_world``/``nhost_world``). Collective over the world.
+
+        Example::
+
+            p.parallel.subworlds(2)
+            p.parallel.rank, p.parallel.size   # this rank within its subworld of 2
+        """
+        result = raising_hoc_errors("subworlds", self._pc.subworlds)(n)
+        self._follow_subworld()
+        return result
+
+    def _check_subworld(self) -> None:
+        """A subworld made behind this wrapper's back (NEURON's own ``pc.subworlds``) is
+        followed at the next run or spike gathering (collective over it)."""
+        if int(self._pc.nhost()) != self._size:
+            self._follow_subworld()
+
     @property
     def rank(self) -> int:
-        """This rank (``pc.id()``).
+        """This rank (``pc.id()``; within its subworld after ``subworlds``).
 
         Example::
 
@@ -117,7 +157,7 @@ class ParallelContext:
 
     @property
     def size(self) -> int:
-        """The number of ranks (``pc.nhost()``).
+        """The number of ranks (``pc.nhost()``; of this subworld after ``subworlds``).
 
         Example::
 
@@ -376,6 +416,7 @@ class ParallelContext:
             if spikes is not None:
                 print(len(spikes), spikes.digest())
         """
+        self._check_subworld()
         return spikes.gather(self.network.records, self.comm, root)
 
     def run(
@@ -400,6 +441,7 @@ class ParallelContext:
             p.parallel.run(100)
             p.parallel.run(200)   # continues from t = 100
         """
+        self._check_subworld()
         raising_hoc_errors(f"run({tstop})", run.run)(
             self.network, self._h, self._pc, self.comm, tstop, v_init, progress, strict
         )
@@ -413,6 +455,7 @@ class ParallelContext:
             p.parallel.finitialize(-65)
             p.parallel.run(100)
         """
+        self._check_subworld()
         run.prepare(self.network, self._h, self._pc, self.comm)
         run.finitialize(self.network, self._h, v_init)
 

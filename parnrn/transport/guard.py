@@ -13,9 +13,10 @@ When anything is off, every rank takes the same slow path: an ``allgather`` of
 descriptions (operation, call site, exception) and the same exception raised everywhere.
 ``agree`` is the trailing status exchange for failures after the data moved.
 
-With a timeout configured, the header exchange is polled with a backoff; on expiry the
-waiting ranks tell each other where they are over the control communicator and raise
-``CollectiveTimeoutError`` naming the ranks that never arrived.
+The header exchange is always a non-blocking ``Iallgather``, polled (spinning, then with
+a backoff), so that Python handles signals while a rank waits. With a timeout configured,
+on expiry the waiting ranks tell each other where they are over the control communicator
+and raise ``CollectiveTimeoutError`` naming the ranks that never arrived.
 """
 
 from __future__ import annotations
@@ -166,12 +167,13 @@ def exchange(
     )  # fmt: skip
     if inline_len:
         mine[_FIXED.size : _FIXED.size + inline_len] = blob
+    # Always the same non-blocking operation: MPI never matches a blocking collective with
+    # a non-blocking one, and polling lets signals and the timeout act while waiting.
+    request = comm.Iallgather(mine, everyone)
     if wait is not None:
-        wait(comm.Iallgather(mine, everyone))
-    elif settings.timeout is None:
-        comm.Allgather(mine, everyone)
+        wait(request)
     else:
-        _wait_or_time_out(comm, comm.Iallgather(mine, everyone), op, root, seq)
+        _wait_or_time_out(comm, request, op, root, seq)
     # Fast path: every rank's fingerprint and status equal this rank's, with status OK.
     if settings.checks:
         expected = bytes(mine[: _STATUS + 1])
@@ -238,19 +240,31 @@ def _raise_for_everyone(
     ) from error
 
 
+# Tests of a request before the waiting rank starts to sleep between them: a peer that is
+# already there answers within these, and a sleep costs ~60 us however short it is asked.
+_SPINS = 200
+
+
 def _wait_or_time_out(comm: Any, request: Any, op: str, root: int, seq: int) -> None:
-    deadline = time.monotonic() + settings.timeout
-    pause = 0.0
+    """Complete ``request``, raising ``CollectiveTimeoutError`` after ``settings.timeout``.
+
+    Spins first, then sleeps between tests (backing off to 10 ms), so that a rank that
+    waits long costs little CPU and Python handles signals (Ctrl-C) while it waits.
+    """
+    for _ in range(_SPINS):
+        if request.Test():
+            return
+    deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
+    pause = 1e-5
     while not request.Test():
-        if time.monotonic() > deadline:
+        if deadline is not None and time.monotonic() > deadline:
             # The exchange stays posted and owns its buffers: later calls get new ones,
             # and the late ranks can still complete it.
             _unfinished_requests.append(request)
             _states[comm.handle] = _CommState(comm, seq)
             _raise_timeout(comm, op, root, seq)
-        if pause:
-            time.sleep(pause)
-        pause = min(max(pause * 2, 1e-5), 0.01)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.01)
 
 
 def _raise_timeout(comm: Any, op: str, root: int, seq: int) -> None:
