@@ -252,3 +252,19 @@ def test_a_late_rank_that_is_working_is_waited_for(monkeypatch):
     done = launch("late_rank.py", 3, "import")
     assert done.returncode == 0, describe(done)
     assert results(done) == ["RESULT late_rank nhost=3: rank 0 finished last"]
+
+
+@pytest.mark.parametrize("form", ("import", "runner"))
+def test_a_task_that_raises_on_a_worker_ends_the_job_named(form):
+    """Raw NEURON answers with MPI_Abort(-1) from the worker; with parnrn the job ends with
+    parnrn's report: the worker's rank and the task's traceback."""
+    raw = launch("bulletin_task_error.py", 3, "raw")
+    assert raw.returncode != 0 and "MPI_Abort(MPI_COMM_WORLD, -1)" in raw.output
+    done = launch("bulletin_task_error.py", 3, form)
+    assert done.returncode != 0, describe(done)
+    failed = re.search(
+        r"\[rank ([12])/3\] parnrn: rank \1 failed: unhandled RuntimeError", done.stderr
+    )
+    assert failed, describe(done)
+    assert "ValueError: bad parameter" in done.stderr and "runworker" in done.stderr
+    assert "MPI_Abort(MPI_COMM_WORLD, -1)" not in done.output, describe(done)
