@@ -271,22 +271,7 @@ class ParallelContext:
 
             p.parallel.connect(soma, 7)
         """
-        a_gid, b_gid = is_gid(a), is_gid(b)
-        if a_gid and not b_gid:
-            if "threshold" in netcon_kw:
-                raise ParallelConnectError(
-                    f"{rank_tag()} a receiving ParallelCon cannot set a threshold: it would "
-                    f"change the shared source of gid {a} (NEURON issue #2135); set it on "
-                    f"the transmitter"
-                )
-            return self.gid_connect(a, b, **netcon_kw)
-        if b_gid and not a_gid:
-            threshold = netcon_kw.pop("threshold", None)
-            return self.register(b, a, threshold=threshold, output=output, **netcon_kw)
-        raise ParallelConnectError(
-            f"{rank_tag()} ParallelCon needs exactly one integer gid, as ParallelCon(source, "
-            f"gid) or ParallelCon(gid, target); got {type(a).__name__} and {type(b).__name__}"
-        )
+        return ParallelCon(a, b, output, **netcon_kw)  # self is the one instance it uses
 
     def _claim(self, gid: int) -> None:
         network = self.network
@@ -589,4 +574,20 @@ def ParallelCon(a: Any, b: Any, output: bool = True, **netcon_kw: Any) -> Any:
         p.ParallelCon(soma, gid)                                   # transmit
         p.ParallelCon(gid - 1, synapse, weight=0.05, delay=1)      # receive
     """
-    return (ParallelContext._instance or ParallelContext()).connect(a, b, output, **netcon_kw)
+    pc = ParallelContext._instance or ParallelContext()
+    a_gid, b_gid = is_gid(a), is_gid(b)
+    if a_gid and not b_gid:
+        if "threshold" in netcon_kw:
+            raise ParallelConnectError(
+                f"{rank_tag()} a receiving ParallelCon cannot set a threshold: it would "
+                f"change the shared source of gid {a} (NEURON issue #2135); set it on the "
+                f"transmitter"
+            )
+        return pc.gid_connect(a, b, **netcon_kw)
+    if b_gid and not a_gid:
+        threshold = netcon_kw.pop("threshold", None)
+        return pc.register(b, a, threshold=threshold, output=output, **netcon_kw)
+    raise ParallelConnectError(
+        f"{rank_tag()} ParallelCon needs exactly one integer gid, as ParallelCon(source, "
+        f"gid) or ParallelCon(gid, target); got {type(a).__name__} and {type(b).__name__}"
+    )

@@ -240,31 +240,37 @@ def _raise_for_everyone(
     ) from error
 
 
-# Tests of a request before the waiting rank starts to sleep between them: a peer that is
-# already there answers within these, and a sleep costs ~60 us however short it is asked.
-_SPINS = 200
+# How long a waiting rank polls without sleeping: MPI's own blocking waits busy-poll, and a
+# sleep costs ~60 us of latency however short it is asked; after this it backs off.
+_SPIN_SECONDS = 0.02
 
 
 def _wait_or_time_out(comm: Any, request: Any, op: str, root: int, seq: int) -> None:
     """Complete ``request``, raising ``CollectiveTimeoutError`` after ``settings.timeout``.
 
-    Spins first, then sleeps between tests (backing off to 10 ms), so that a rank that
-    waits long costs little CPU and Python handles signals (Ctrl-C) while it waits.
+    Polls without sleeping for ``_SPIN_SECONDS``, then sleeps between tests (backing off
+    to 5 ms), so that a rank that waits long costs little CPU; Python handles signals
+    (Ctrl-C) throughout.
     """
-    for _ in range(_SPINS):
-        if request.Test():
-            return
-    deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
-    pause = 1e-5
+    if request.Test():
+        return
+    now = time.monotonic()
+    spin_end = now + _SPIN_SECONDS
+    deadline = None if settings.timeout is None else now + settings.timeout
+    pause = 0.0
     while not request.Test():
-        if deadline is not None and time.monotonic() > deadline:
+        if pause:
+            time.sleep(pause)
+            pause = min(pause * 2, 0.005)
+        now = time.monotonic()
+        if now > spin_end and not pause:
+            pause = 5e-5
+        if deadline is not None and now > deadline:
             # The exchange stays posted and owns its buffers: later calls get new ones,
             # and the late ranks can still complete it.
             _unfinished_requests.append(request)
             _states[comm.handle] = _CommState(comm, seq)
             _raise_timeout(comm, op, root, seq)
-        time.sleep(pause)
-        pause = min(pause * 2, 0.01)
 
 
 def _raise_timeout(comm: Any, op: str, root: int, seq: int) -> None:
