@@ -15,25 +15,11 @@ exiting without ``MPI_Finalize``, and mpiexec then kills the workers, at random)
 Forms and set-up: see README.md in this directory.
 """
 
-# ruff: noqa: E402  (parnrn, then mpi4py, must come before the other imports)
-import os
-
-DROPIN = os.environ.get("PARNRN_DROPIN", "")
-if DROPIN == "1":
-    import parnrn  # noqa: F401
-elif DROPIN in ("p", "pc"):
-    from parnrn import p
-if os.environ.get("RAW_MPI_SETUP", "mpi4py") == "mpi4py":
-    from mpi4py import MPI  # noqa: F401
-
 import sys
 
-from neuron import h
+from _forms import setup
 
-if DROPIN == "p":
-    h = p  # noqa: F811
-h.nrnmpi_init()
-pc = p.parallel if DROPIN == "pc" else h.ParallelContext()
+h, pc, _ = setup()
 h.load_file("stdrun.hoc")
 
 AMPS = [round(0.05 * i, 2) for i in range(9)]  # nA

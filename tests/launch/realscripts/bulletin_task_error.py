@@ -5,20 +5,11 @@ parnrn the job still ends, but through parnrn's report: the worker's rank, and t
 own traceback naming the bad parameter. Forms: see README.md.
 """
 
-# ruff: noqa: E402  (parnrn, then mpi4py, must come before the other imports)
-import os
-
-if os.environ.get("PARNRN_DROPIN", "") == "1":
-    import parnrn  # noqa: F401
-if os.environ.get("RAW_MPI_SETUP", "mpi4py") == "mpi4py":
-    from mpi4py import MPI  # noqa: F401
-
 import time
 
-from neuron import h
+from _forms import setup
 
-h.nrnmpi_init()
-pc = h.ParallelContext()
+h, pc, _ = setup()
 
 
 def task(amplitude):

@@ -8,23 +8,9 @@ by parnrn's failure report (``parnrn: rank 0 failed``), and still end every rank
 Forms and set-up: see README.md in this directory.
 """
 
-# ruff: noqa: E402  (parnrn, then mpi4py, must come before the other imports)
-import os
+from _forms import setup
 
-DROPIN = os.environ.get("PARNRN_DROPIN", "")
-if DROPIN == "1":
-    import parnrn  # noqa: F401
-elif DROPIN in ("p", "pc"):
-    from parnrn import p
-if os.environ.get("RAW_MPI_SETUP", "mpi4py") == "mpi4py":
-    from mpi4py import MPI  # noqa: F401
-
-from neuron import h
-
-if DROPIN == "p":
-    h = p  # noqa: F811
-h.nrnmpi_init()
-pc = p.parallel if DROPIN == "pc" else h.ParallelContext()
+h, pc, _ = setup()
 
 rank = int(pc.id())
 pc.set_gid2node(1 + rank * 10, rank)

@@ -4,18 +4,11 @@ A job that succeeded: parnrn's exit agreement must wait for rank 0 (it answers t
 ranks' liveness pings), not end the job as a failure. Forms: see README.md.
 """
 
-# ruff: noqa: E402  (parnrn must come before NEURON)
-import os
-
-if os.environ.get("PARNRN_DROPIN", "") == "1":
-    import parnrn  # noqa: F401
-
 import time
 
-from neuron import h
+from _forms import setup
 
-h.nrnmpi_init()
-pc = h.ParallelContext()
+h, pc, _ = setup()
 if int(pc.id()) == 0:
     began = time.monotonic()
     while time.monotonic() - began < 4:  # busy in Python: holds the GIL, but lets go of it

@@ -10,25 +10,11 @@ script's default) end cleanly.
 Forms and set-up: see README.md in this directory.
 """
 
-# ruff: noqa: E402  (parnrn, then mpi4py, must come before the other imports)
-import os
-
-DROPIN = os.environ.get("PARNRN_DROPIN", "")
-if DROPIN == "1":
-    import parnrn  # noqa: F401
-elif DROPIN in ("p", "pc"):
-    from parnrn import p
-if os.environ.get("RAW_MPI_SETUP", "nrnmpi_init") == "mpi4py":
-    from mpi4py import MPI  # noqa: F401
-
 import hashlib
 
-from neuron import h
+from _forms import setup
 
-if DROPIN == "p":
-    h = p  # noqa: F811
-h.nrnmpi_init()
-pc = p.parallel if DROPIN == "pc" else h.ParallelContext()
+h, pc, _ = setup("nrnmpi_init")
 h.load_file("stdrun.hoc")
 
 NCELL = 6

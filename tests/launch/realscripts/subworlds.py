@@ -14,26 +14,13 @@ default here) so that the master finalizes MPI at its end.
 Forms and set-up: see README.md in this directory.
 """
 
-# ruff: noqa: E402  (parnrn, then mpi4py, must come before the other imports)
-import os
-
-DROPIN = os.environ.get("PARNRN_DROPIN", "")
-if DROPIN == "1":
-    import parnrn  # noqa: F401
-elif DROPIN in ("p", "pc"):
-    from parnrn import p
-if os.environ.get("RAW_MPI_SETUP", "mpi4py") == "mpi4py":
-    from mpi4py import MPI  # noqa: F401
-
 import hashlib
+import os
 import sys
 
-from neuron import h
+from _forms import setup
 
-if DROPIN == "p":
-    h = p  # noqa: F811
-h.nrnmpi_init()
-pc = p.parallel if DROPIN == "pc" else h.ParallelContext()
+h, pc, DROPIN = setup()
 pc.subworlds(2)
 
 identity = (
