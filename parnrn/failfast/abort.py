@@ -249,7 +249,7 @@ def _agree_on_exit(how: str, stack: str) -> None:
         liveness.wait_at_exit(request, _pulse, MPI, control)
 
     try:
-        guard.exchange(_runtime.data, "exit", site=how, wait=wait)
+        guard.agree(_runtime.data, "exit", site=how, wait=wait)
     except ParallelError as exc:
         reason = f"reached {how} while other ranks had not (they would wait for it forever)"
         abort(reason, f"{stack}{_untagged(str(exc))}", 1, exc)

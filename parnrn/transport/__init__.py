@@ -1,7 +1,8 @@
 """parnrn's object transport over mpi4py; it never imports NEURON.
 
-``collectives`` moves any picklable object, ``arrays`` raw numpy arrays; ``guard`` is the
-agreement every collective starts with, ``serialize`` the pickling.
+``collectives`` moves any picklable object, ``arrays`` raw numpy arrays, ``reduce``
+combines values (``allreduce``); ``guard`` is the fixed-size agreement every collective
+starts with, ``serialize`` the pickling.
 
 Usable on its own in pure-mpi4py analysis code::
 
@@ -12,7 +13,6 @@ Usable on its own in pure-mpi4py analysis code::
 from .arrays import alltoall_arrays, gather_arrays
 from .collectives import (
     allgather,
-    allreduce,
     barrier,
     broadcast,
     broadcast_into,
@@ -21,6 +21,7 @@ from .collectives import (
     gather,
     scatter,
 )
+from .reduce import allreduce
 
 __all__ = [
     "allgather",

@@ -1,61 +1,35 @@
 """Collectives on raw numpy arrays: no pickling, one MPI call per array.
 
-``gather_arrays`` moves each rank's 1-D arrays to one rank (or all) with ``Gatherv``;
-``alltoall_arrays`` routes parts of one array to every rank with ``Alltoallv``. Both start
-with the same guarded agreement as the object collectives, which carries the lengths and
-dtypes, so a failure, a mismatched call or a dtype that differs between ranks raises the
-same ``TransportError`` on every rank before any data moves.
+``gather_arrays`` moves each rank's 1-D arrays to one rank (or all) with ``Gatherv``, the
+lengths gathered at that rank only; ``alltoall_arrays`` routes parts of one array to every
+rank with ``Alltoallv``. Both start with the same guarded agreement as the object
+collectives, which also compares the dtypes, so a failure, a mismatched call or a dtype
+that differs between ranks raises the same ``TransportError`` on every rank before any data
+moves.
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import TransportError, describe_failures
-from ..ranks import rank_tag
+from ..errors import TransportError
 from . import guard
 from .collectives import _root_error, _serial_check, default_comm
-
-_COUNT = struct.Struct("<q")
-
-
-def _layout(arrays: Sequence[np.ndarray], shape: str) -> bytes:
-    """What a rank tells the others: the length of each array, then what must be equal
-    on every rank (the dtypes, and ``shape``)."""
-    counts = b"".join(_COUNT.pack(a.size) for a in arrays)
-    return counts + (",".join(a.dtype.str for a in arrays) + shape).encode()
 
 
 def _agree(
     comm: Any, op: str, root: int, arrays: list[np.ndarray], error: Any, shape: str = ""
-) -> list[list[int]]:
-    """Every rank's array lengths; the same ``TransportError`` everywhere if any rank
-    failed or the dtypes (or ``shape``) differ."""
-    layout = _layout(arrays, shape) if error is None else b""
-    headers = guard.exchange(comm, op, root, layout, 0, True, error, TransportError)
-    n = len(arrays)
-    reference = max(root, 0)  # every rank compares with the same rank: the same error
-    wanted = bytes(headers[reference].inline[8 * n :])
-    misfits = {}
-    counts = []
-    for rank, header in enumerate(headers):
-        raw = bytes(header.inline)
-        counts.append([_COUNT.unpack_from(raw, 8 * i)[0] for i in range(n)])
-        if raw[8 * n :] != wanted:
-            theirs, ours = raw[8 * n :].decode(), wanted.decode()
-            message = f"its arrays are {theirs}, rank {reference}'s {ours}"
-            misfits[rank] = ("TypeError", message, "")
-    if misfits:
-        raise TransportError(
-            f"{rank_tag(comm.Get_rank(), comm.Get_size())} {op} needs the same layout on "
-            f"every rank: {describe_failures(misfits)}",
-            misfits,
-        )
-    return counts
+) -> None:
+    """The same ``TransportError`` everywhere if any rank failed or the dtypes (or
+    ``shape``) differ between ranks."""
+    layout = ",".join(a.dtype.str for a in arrays) + shape
+    guard.agree(
+        comm, op, root, error=error, error_class=TransportError, layout=layout,
+        layout_name="dtype list",
+    )  # fmt: skip
 
 
 def _as_1d(arrays: Sequence[Any]) -> tuple[list[np.ndarray], BaseException | None]:
@@ -89,13 +63,18 @@ def gather_arrays(
     if size == 1:
         _serial_check(name, error, TransportError, -1 if root is None else root)
         return [a.copy() for a in mine]
-    counts = _agree(comm, name, -1 if root is None else root, mine, error)
+    _agree(comm, name, -1 if root is None else root, mine, error)
     receives = root is None or comm.Get_rank() == root
+    mine_counts = np.array([a.size for a in mine], dtype=np.int64)
+    counts = np.empty((comm.Get_size(), len(mine)), dtype=np.int64) if receives else None
+    if root is None:
+        comm.Allgather(mine_counts, counts)
+    else:
+        comm.Gather(mine_counts, counts, root)
     result = []
     for i, array in enumerate(mine):
-        per_rank = [c[i] for c in counts]
-        whole = np.empty(sum(per_rank), dtype=array.dtype) if receives else None
-        target = [whole, per_rank] if receives else None
+        whole = np.empty(int(counts[:, i].sum()), dtype=array.dtype) if receives else None
+        target = [whole, counts[:, i].tolist()] if receives else None
         if root is None:
             comm.Allgatherv(array, target)
         else:

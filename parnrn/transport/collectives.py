@@ -1,11 +1,14 @@
-"""Object collectives over mpi4py: broadcast, gather, allgather, scatter, allreduce, barrier.
+"""Object collectives over mpi4py: broadcast, gather, allgather, scatter, barrier.
 
-Every call first agrees on headers (``guard.exchange``): the same exception is raised on
-every rank when a rank could not serialize its part or the ranks are not in the same call.
-Small payloads ride inline in the headers; larger ones follow as one *blob* per rank (the
-lengths of its out-of-band buffers, then its pickle stream) and the buffers themselves, sent
-as raw bytes with no copy. If an object that needs imports to load fails to load on some
-rank, ``guard.agree`` makes every rank raise.
+Every call first agrees (``guard.agree``, fixed-size whatever the number of ranks): the same
+exception is raised on every rank when a rank could not serialize its part or the ranks are
+not in the same call. A small broadcast rides inline in the agreement; larger payloads
+follow as one *blob* per rank (the lengths of its out-of-band buffers, then its pickle
+stream) and the buffers themselves, sent as raw bytes with no copy. Only a gather's root
+receives the sizes of every rank (one ``Gather``). If an object that needs imports to load
+fails to load on some rank, ``guard.confirm`` makes every rank raise; builtin data, whose
+loading can fail only for want of memory, raises on the rank where it failed: never a value
+in place of the data.
 
 ``comm`` defaults to parnrn's own duplicate of the world communicator. With one rank (or no
 mpi4py) calls return at once, after the same serialization checks, so the same errors occur.
@@ -14,11 +17,8 @@ On the sending side the object itself is returned, not a copy.
 
 from __future__ import annotations
 
-import functools
 import itertools
-import operator
-import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ContextDecorator
 from typing import Any
 
@@ -137,11 +137,28 @@ def _try_load(stream: Any, buffers: list[Any]) -> tuple[Any, BaseException | Non
         return None, exc
 
 
-def _root_error(root: int, size: int) -> ValueError | None:
+def _root_error(root: Any, size: int) -> Exception | None:
     """The error of a ``root`` that is not a rank, or None."""
+    if isinstance(root, bool) or not isinstance(root, (int, np.integer)):
+        return TypeError(f"root must be a rank number (an int), not {root!r}")
     if 0 <= root < size:
         return None
     return ValueError(f"root {root} is not a rank of this {size}-rank communicator")
+
+
+def _local_load_error(
+    comm: Any, op: str, error: BaseException, error_class: type[ParallelError]
+) -> ParallelError:
+    """This rank could not load builtin data it received; the others have returned."""
+    rank = comm.Get_rank()
+    failures = {rank: error_record(error)}
+    message = (
+        f"{rank_tag(rank, comm.Get_size())} {op} failed on {describe_failures(failures)} "
+        f"(loading what it received; the other ranks have returned)"
+    )
+    exc = error_class(message, failures)
+    exc.__cause__ = error
+    return exc
 
 
 def _serial_check(
@@ -170,43 +187,45 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
     comm = default_comm() if comm is None else comm
     size = _size(comm)
     rank = 0 if comm is None else comm.Get_rank()
-    is_root = rank == root
-    payload, error = _serialize(obj) if is_root else (None, None)
-    error = _root_error(root, size) or error
+    error = _root_error(root, size)
+    is_root = error is None and rank == root
+    payload = None
+    if is_root:
+        payload, error = _serialize(obj)
     if size == 1:
         _serial_check("broadcast", error, BroadcastError, root)
         return obj
-    if payload is None:
-        blob, nbufs, plain = b"", 0, True
-    else:
-        blob, nbufs, plain = _blob(payload), len(payload.buffers), payload.plain
-    headers = guard.exchange(comm, "broadcast", root, blob, nbufs, plain, error, BroadcastError)
+    blob = _blob(payload)
+    nbufs = len(payload.buffers) if payload is not None else 0
+    agreed = guard.agree(
+        comm, "broadcast", root, blob=blob, nbufs=nbufs,
+        confirm=payload is not None and not payload.plain, error=error,
+        error_class=BroadcastError,
+    )  # fmt: skip
     if is_root:
         if len(blob) > guard.INLINE_CAPACITY:
             _bcast_bytes(comm, blob, root)
         if nbufs:
             _bcast_buffers(comm, payload.buffers, root)
-        if not plain:
-            guard.agree(comm, "broadcast", None, BroadcastError, root)
+        if agreed.confirm:
+            guard.confirm(comm, "broadcast", None, BroadcastError, root)
         return obj
-    head = headers[root]
-    if head.nbufs == 0 and head.whole_inline():
-        try:  # the common small case: nothing more to receive
-            result, error = loads(head.inline), None
-        except Exception as exc:
-            result, error = None, exc
+    if agreed.nbufs == 0 and agreed.whole_inline():  # the common small case
+        result, error = _try_load(agreed.inline, [])
     else:
-        if head.whole_inline():
-            blob = head.inline
+        if agreed.whole_inline():
+            blob = agreed.inline
         else:
-            blob = _empty(head.blob_len)
+            blob = _empty(agreed.blob_len)
             _bcast_bytes(comm, blob, root)
-        lengths, stream = _split_blob(blob, head.nbufs)
+        lengths, stream = _split_blob(blob, agreed.nbufs)
         buffers = _receive_buffers(lengths)
         _bcast_buffers(comm, buffers, root)
         result, error = _try_load(stream, buffers)
-    if not head.plain:
-        guard.agree(comm, "broadcast", error, BroadcastError, root)
+    if agreed.confirm:
+        guard.confirm(comm, "broadcast", error, BroadcastError, root)
+    elif error is not None:
+        raise _local_load_error(comm, "broadcast", error, BroadcastError)
     return result
 
 
@@ -236,79 +255,37 @@ def broadcast_into(array: np.ndarray, root: int = 0, comm: Any = None) -> np.nda
     if size == 1:
         _serial_check("broadcast_into", error, BroadcastError, root)
         return array
-    layout = "" if error else f"{array.dtype.str} {array.shape}"
-    if len(layout) > guard.INLINE_CAPACITY:  # a very high-dimensional array: compare a digest
-        layout = f"{array.dtype.str} {array.nbytes} bytes, shape crc {zlib.crc32(layout.encode())}"
-    headers = guard.exchange(
-        comm, "broadcast_into", root, layout.encode(), 0, True, error, BroadcastError
-    )
-    expected = bytes(headers[root].inline)
-    misfits = {
-        rank: (
-            "ValueError",
-            f"its array is {bytes(h.inline).decode()}, the root's {expected.decode()}",
-            "",
-        )
-        for rank, h in enumerate(headers)
-        if bytes(h.inline) != expected
-    }
-    if misfits:
-        raise BroadcastError(
-            f"{rank_tag(comm.Get_rank(), size)} broadcast_into failed on "
-            f"{describe_failures(misfits, root)}",
-            misfits,
-        )
+    layout = None if error else f"{array.dtype.str} {array.shape}"
+    guard.agree(
+        comm, "broadcast_into", root, error=error, error_class=BroadcastError,
+        layout=layout, layout_name="array",
+    )  # fmt: skip
     _bcast_bytes(comm, array, root)
     return array
 
 
-def _exchange_contribution(
-    comm: Any, op: str, obj: Any, root: int, extra_error: BaseException | None = None
-) -> tuple[guard.Headers, Payload | None, bytes]:
-    payload, error = _serialize(obj)
-    error = extra_error or error
-    blob = _blob(payload)
-    headers = guard.exchange(
-        comm, op, root, blob=blob, nbufs=len(payload.buffers) if payload else 0,
-        plain=payload.plain if payload else True, error=error, error_class=TransportError,
-    )  # fmt: skip
-    return headers, payload, blob
+def _sizes_of(blob: Any, payload: Payload | None) -> np.ndarray:
+    """What a rank tells the receiver of its blob: its length and its buffer count."""
+    return np.array([len(blob), len(payload.buffers) if payload else 0], dtype=np.int64)
 
 
-def _blobs_v(comm: Any, headers: guard.Headers, blob: bytes, root: int | None) -> list[Any]:
-    """Every rank's blob, on every rank (``root=None``) or on root only (elsewhere: []).
-    Inline blobs come from the headers; the others move in one Allgatherv or Gatherv."""
-    rank = comm.Get_rank()
-    receives = root is None or rank == root
-    counts = [0 if h.whole_inline() else h.blob_len for h in headers]
-    if not any(counts):
-        return [h.inline for h in headers] if receives else []
-    displs = [0, *itertools.accumulate(counts[:-1])]
-    received = _empty(sum(counts) if receives else 0)
-    send = blob if counts[rank] else b""
-    target = [received, counts, displs, _byte()] if receives else None
-    if root is None:
-        comm.Allgatherv(send, target)
-    else:
-        comm.Gatherv(send, target, root)
-    if not receives:
-        return []
-    view = memoryview(received)
-    return [
-        h.inline if not count else view[start : start + count]
-        for h, count, start in zip(headers, counts, displs)
-    ]
+def _displacements(counts: list[int]) -> list[int]:
+    return [0, *itertools.accumulate(counts[:-1])]
 
 
-def _byte() -> Any:
-    return runtime.start().MPI.BYTE
+def _load_from(comm: Any, source: int, blob: Any, nbufs: int, receive: Any) -> tuple:
+    """Load what ``source`` sent: its blob, then its buffers through ``receive``."""
+    lengths, stream = _split_blob(blob, nbufs)
+    buffers = _receive_buffers(lengths)
+    receive(buffers, source)
+    return _try_load(stream, buffers)
 
 
 def gather(obj: Any, root: int = 0, comm: Any = None) -> list[Any] | None:
     """Collect one object from every rank: a list in rank order on ``root``, None elsewhere.
 
     Raises ``TransportError`` on every rank if any rank's object cannot be serialized or
-    loaded.
+    loaded. Only the root receives anything of the other ranks, sizes included.
 
     Example::
 
@@ -316,34 +293,52 @@ def gather(obj: Any, root: int = 0, comm: Any = None) -> list[Any] | None:
     """
     comm = default_comm() if comm is None else comm
     size = _size(comm)
+    root_error = _root_error(root, size)
+    payload, error = _serialize(obj)
+    error = root_error or error
     if size == 1:
-        _serial_check("gather", _root_error(root, size) or _serialize(obj)[1], TransportError, root)
+        _serial_check("gather", error, TransportError, root)
         return [obj]
     rank = comm.Get_rank()
-    headers, payload, blob = _exchange_contribution(
-        comm, "gather", obj, root, _root_error(root, size)
-    )
-    blobs = _blobs_v(comm, headers, blob, root)
-    error = None
-    if rank == root:
-        result = []
-        for r, h in enumerate(headers):
-            if r == rank:
-                result.append(obj)
-                continue
-            lengths, stream = _split_blob(blobs[r], h.nbufs)
-            buffers = _receive_buffers(lengths)
-            for tag, buffer in enumerate(buffers):
-                _recv_bytes(comm, buffer, r, tag)
-            item, failure = _try_load(stream, buffers)
-            error = error or failure
-            result.append(item)
-    else:
+    agreed = guard.agree(
+        comm, "gather", root, confirm=payload is not None and not payload.plain,
+        error=error, error_class=TransportError,
+    )  # fmt: skip
+    blob = _blob(payload)
+    if rank != root:
+        comm.Gather(_sizes_of(blob, payload), None, root)
+        comm.Gatherv(blob, None, root)
         for tag, buffer in enumerate(payload.buffers):
             _send_bytes(comm, buffer, root, tag)
-        result = None
-    if not headers.all_plain():
-        guard.agree(comm, "gather", error, TransportError)
+        if agreed.confirm:
+            guard.confirm(comm, "gather", None, TransportError)
+        return None
+    sizes = np.empty((size, 2), dtype=np.int64)
+    comm.Gather(_sizes_of(blob, payload), sizes, root)
+    counts = sizes[:, 0].tolist()
+    counts[rank] = 0  # the root keeps its own object
+    displs = _displacements(counts)
+    received = _empty(sum(counts))
+    comm.Gatherv(b"", [received, counts, displs, _byte()], root)
+
+    def receive(buffers: list[Any], source: int) -> None:
+        for tag, buffer in enumerate(buffers):
+            _recv_bytes(comm, buffer, source, tag)
+
+    result, error = [], None
+    view = memoryview(received)
+    for source, (start, count) in enumerate(zip(displs, counts)):
+        if source == rank:
+            result.append(obj)
+            continue
+        blob_of = view[start : start + count]
+        item, failure = _load_from(comm, source, blob_of, int(sizes[source, 1]), receive)
+        error = error or failure
+        result.append(item)
+    if agreed.confirm:
+        guard.confirm(comm, "gather", error, TransportError)
+    elif error is not None:
+        raise _local_load_error(comm, "gather", error, TransportError)
     return result
 
 
@@ -357,33 +352,47 @@ def allgather(obj: Any, comm: Any = None) -> list[Any]:
 
         owners = allgather(set(my_gids))
     """
-    return _allgather(obj, comm, "allgather")
-
-
-def _allgather(obj: Any, comm: Any, op: str, extra_error: BaseException | None = None) -> list[Any]:
-    """``allgather`` named ``op`` in fingerprints and errors; ``extra_error`` fails it."""
     comm = default_comm() if comm is None else comm
+    payload, error = _serialize(obj)
     if _size(comm) == 1:
-        _serial_check(op, extra_error or _serialize(obj)[1], TransportError)
+        _serial_check("allgather", error, TransportError)
         return [obj]
-    rank = comm.Get_rank()
-    headers, payload, blob = _exchange_contribution(comm, op, obj, -1, extra_error)
-    blobs = _blobs_v(comm, headers, blob, None)
+    size, rank = comm.Get_size(), comm.Get_rank()
+    agreed = guard.agree(
+        comm, "allgather", confirm=payload is not None and not payload.plain, error=error,
+        error_class=TransportError,
+    )  # fmt: skip
+    blob = _blob(payload)
+    sizes = np.empty((size, 2), dtype=np.int64)  # P of them: the result is P objects anyway
+    comm.Allgather(_sizes_of(blob, payload), sizes)
+    counts = sizes[:, 0].tolist()
+    displs = _displacements(counts)
+    received = _empty(sum(counts))
+    comm.Allgatherv(blob, [received, counts, displs, _byte()])
+
+    def receive(buffers: list[Any], source: int) -> None:
+        _bcast_buffers(comm, buffers, source)
+
     result, error = [], None
-    for r, h in enumerate(headers):
-        if r == rank:
-            _bcast_buffers(comm, payload.buffers, r)
+    view = memoryview(received)
+    for source, (start, count) in enumerate(zip(displs, counts)):
+        if source == rank:
+            _bcast_buffers(comm, payload.buffers, rank)
             result.append(obj)
             continue
-        lengths, stream = _split_blob(blobs[r], h.nbufs)
-        buffers = _receive_buffers(lengths)
-        _bcast_buffers(comm, buffers, r)
-        item, failure = _try_load(stream, buffers)
+        blob_of = view[start : start + count]
+        item, failure = _load_from(comm, source, blob_of, int(sizes[source, 1]), receive)
         error = error or failure
         result.append(item)
-    if not headers.all_plain():
-        guard.agree(comm, op, error, TransportError)
+    if agreed.confirm:
+        guard.confirm(comm, "allgather", error, TransportError)
+    elif error is not None:
+        raise _local_load_error(comm, "allgather", error, TransportError)
     return result
+
+
+def _byte() -> Any:
+    return runtime.start().MPI.BYTE
 
 
 def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
@@ -400,8 +409,8 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
     size = _size(comm)
     rank = 0 if comm is None else comm.Get_rank()
     payloads: list[Payload] = []
-    error = None
-    if rank == root:
+    error = _root_error(root, size)
+    if error is None and rank == root:
         try:
             items = list(seq)  # type: ignore[arg-type]
             if len(items) != size:
@@ -409,13 +418,12 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
             payloads = [dumps(item) for item in items]
         except Exception as exc:
             error = exc
-    error = _root_error(root, size) or error
     if size == 1:
         _serial_check("scatter", error, TransportError, root)
         return items[0]
-    plain = all(p.plain for p in payloads)
-    headers = guard.exchange(
-        comm, "scatter", root, plain=plain, error=error, error_class=TransportError,
+    agreed = guard.agree(
+        comm, "scatter", root, confirm=not all(p.plain for p in payloads), error=error,
+        error_class=TransportError,
     )  # fmt: skip
     shape = np.zeros(2, dtype=np.int64)
     if rank == root:
@@ -423,8 +431,8 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
         shapes = np.array([[len(b), len(p.buffers)] for b, p in zip(blobs, payloads)], np.int64)
         comm.Scatter(shapes, shape, root)
         counts = shapes[:, 0].tolist()
-        displs = [0, *itertools.accumulate(counts[:-1])]
-        comm.Scatterv([b"".join(blobs), counts, displs, _byte()], _empty(shape[0]), root)
+        sendbuf = [b"".join(blobs), counts, _displacements(counts), _byte()]
+        comm.Scatterv(sendbuf, _empty(shape[0]), root)
         for dest, p in enumerate(payloads):
             if dest != root:
                 for tag, buffer in enumerate(p.buffers):
@@ -434,60 +442,17 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
         comm.Scatter(None, shape, root)
         blob = _empty(int(shape[0]))
         comm.Scatterv(None, blob, root)
-        lengths, stream = _split_blob(blob, int(shape[1]))
-        buffers = _receive_buffers(lengths)
-        for tag, buffer in enumerate(buffers):
-            _recv_bytes(comm, buffer, root, tag)
-        result, error = _try_load(stream, buffers)
-    if not headers[root].plain:
-        guard.agree(comm, "scatter", error, TransportError)
+
+        def receive(buffers: list[Any], source: int) -> None:
+            for tag, buffer in enumerate(buffers):
+                _recv_bytes(comm, buffer, source, tag)
+
+        result, error = _load_from(comm, root, blob, int(shape[1]), receive)
+    if agreed.confirm:
+        guard.confirm(comm, "scatter", error, TransportError)
+    elif error is not None:
+        raise _local_load_error(comm, "scatter", error, TransportError)
     return result
-
-
-def _elementwise(scalar: Callable[[Any, Any], Any], array: Callable[[Any, Any], Any]):
-    def apply(a: Any, b: Any) -> Any:
-        return (
-            array(a, b) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) else scalar(a, b)
-        )
-
-    return apply
-
-
-REDUCTIONS: dict[str, Callable[[Any, Any], Any]] = {
-    "sum": operator.add,
-    "prod": operator.mul,
-    "min": _elementwise(min, np.minimum),
-    "max": _elementwise(max, np.maximum),
-    "land": _elementwise(lambda a, b: bool(a and b), np.logical_and),
-    "lor": _elementwise(lambda a, b: bool(a or b), np.logical_or),
-    "band": operator.and_,
-    "bor": operator.or_,
-}
-
-
-def allreduce(value: Any, op: str | Callable[[Any, Any], Any] = "sum", comm: Any = None) -> Any:
-    """Combine one value per rank with ``op`` and return the result on every rank.
-
-    ``op`` is ``"sum"``, ``"prod"``, ``"min"``, ``"max"``, ``"land"``, ``"lor"``,
-    ``"band"``, ``"bor"`` (bitwise, on integers) or a function of two values; values are
-    combined in rank order, so every rank gets the identical result. numpy arrays combine
-    elementwise.
-
-    Raises ``TransportError`` on every rank if a rank's ``op`` is unknown or its value
-    cannot be sent.
-
-    Example::
-
-        total_spikes = allreduce(len(my_spikes), "sum")
-    """
-    reduce_pair = REDUCTIONS.get(op) if isinstance(op, str) else op
-    error = None
-    if not callable(reduce_pair):
-        error = ValueError(
-            f"unknown reduction {op!r}; use one of {sorted(REDUCTIONS)} or a function"
-        )
-    values = _allgather(value, comm, "allreduce", error)
-    return functools.reduce(reduce_pair, values)
 
 
 def barrier(comm: Any = None) -> None:
@@ -499,7 +464,7 @@ def barrier(comm: Any = None) -> None:
     """
     comm = default_comm() if comm is None else comm
     if _size(comm) > 1:
-        guard.exchange(comm, "barrier")
+        guard.agree(comm, "barrier")
 
 
 class collective(ContextDecorator):
@@ -524,7 +489,7 @@ class collective(ContextDecorator):
         if _size(comm) == 1 or (exc is not None and not isinstance(exc, Exception)):
             return False
         try:
-            guard.exchange(comm, "collective", error=exc, error_class=RemoteRankError)
+            guard.agree(comm, "collective", error=exc, error_class=RemoteRankError)
         except RemoteRankError as remote:
             if exc is None:
                 raise

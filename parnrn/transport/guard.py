@@ -1,33 +1,42 @@
-"""Rank-aware agreement for every parnrn collective.
+"""Rank-aware agreement for every parnrn collective, in constant space per rank.
 
-Each collective starts with one fixed-size exchange of *headers*, one per rank, all ranks
-calling the same MPI operation whatever parnrn collective they are in. A header carries:
+Each collective starts with one *agreement*: a non-blocking MAX ``Iallreduce`` of
+``WORDS`` unsigned 64-bit words, the same MPI operation whatever parnrn collective a rank
+is in, so its cost does not grow with the number of ranks beyond the reduction's own
+O(log P) steps. Each rank contributes:
 
-- the call fingerprint: operation (crc32 of its name), root and a per-communicator
-  sequence number, so that mismatched calls are detected (``CollectiveMismatchError``)
-  instead of hanging or mixing data;
-- the rank's status: whether its local step (e.g. serialization) failed;
-- sizes, and small payloads inline, so that small collectives need no second message.
+- the call fingerprint (operation, root, per-communicator sequence number) and its
+  bitwise complement: the ranks agree when ``max(fp) == ~max(~fp)``, that is when every
+  rank's fingerprint is the same; otherwise ``CollectiveMismatchError`` instead of a hang;
+- whether its local step (say, serialization) failed, and whether what it sends needs a
+  trailing confirmation (``confirm``) because loading it may fail on another rank;
+- optionally a digest of a *layout* (dtypes, shapes) that must be equal on every rank,
+  with its complement, compared the same way;
+- a word any rank may raise (``value``: the largest wins), and the root's sizes and a
+  small payload inline (every other rank contributes zeros), so that a small broadcast
+  needs no second message.
 
-When anything is off, every rank takes the same slow path: an ``allgather`` of
-descriptions (operation, call site, exception) and the same exception raised everywhere.
-``agree`` is the trailing status exchange for failures after the data moved.
+When anything is off, every rank sees it in the same reduced words and takes the same
+slow path: an ``allgather`` of descriptions (operation, root, call site, exception,
+layout), O(P) only on failure, and the same exception raised everywhere.
 
-The header exchange is always a non-blocking ``Iallgather``, polled (spinning, then with
-a backoff), so that Python handles signals while a rank waits. With a timeout configured,
-on expiry the waiting ranks tell each other where they are over the control communicator
-and raise ``CollectiveTimeoutError`` naming the ranks that never arrived.
+Waiting is always polled (spinning first, as MPI's blocking waits do, then backing off),
+so Python handles signals while a rank waits. With a timeout configured, on expiry the
+waiting ranks tell each other where they are on the guarded communicator itself and raise
+``CollectiveTimeoutError`` naming the ranks that never arrived. The abandoned agreement
+stays posted: a late rank that arrives completes it, and the ranks are in step again.
 """
 
 from __future__ import annotations
 
 import os
-import struct
 import sys
 import time
 import zlib
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from .. import runtime
 from ..errors import (
@@ -40,59 +49,39 @@ from ..errors import (
 from ..ranks import rank_tag
 from ..settings import settings
 
-HEADER_SIZE = 256
-# Fingerprint (op crc, root, seq) first so it compares as one slice; then status, flags,
-# blob length, buffer count, inline length.
-_FIXED = struct.Struct("<IiqBBxxqqi")
-_FINGERPRINT = 16
-_STATUS = 16
-_FLAGS = 17
-INLINE_CAPACITY = HEADER_SIZE - _FIXED.size
-
-OK = 0
-FAILED = 1
-FLAG_PLAIN = 1
+WORDS = 32
+# Word positions: fingerprint and complement, failed, needs confirmation, layout digest
+# and complement, the value any rank may raise, the root's blob length, buffer count and
+# inline length, then the inline bytes.
+_FP, _NOT_FP, _FAILED, _CONFIRM, _LAYOUT, _NOT_LAYOUT, _VALUE = range(7)
+_BLOB_LEN, _NBUFS, _INLINE_LEN, _INLINE = 7, 8, 9, 10
+INLINE_CAPACITY = (WORDS - _INLINE) * 8
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TIMEOUT_TAG = 7001
+# How long a waiting rank polls without sleeping: MPI's own blocking waits busy-poll, and a
+# sleep costs ~60 us of latency however short it is asked; after this it backs off.
+_SPIN_SECONDS = 0.02
 _unfinished_requests: list[Any] = []
 
 
-class Header:
-    """One rank's header, decoded."""
+class Agreement:
+    """What every rank learned from an agreement, identical on every rank."""
 
-    __slots__ = ("plain", "blob_len", "nbufs", "inline")
+    __slots__ = ("blob_len", "nbufs", "inline", "confirm", "value", "same_layout")
 
-    def __init__(self, raw: memoryview, offset: int):
-        _, _, _, _, flags, self.blob_len, self.nbufs, n = _FIXED.unpack_from(raw, offset)
-        self.plain = bool(flags & FLAG_PLAIN)
-        start = offset + _FIXED.size
-        self.inline = raw[start : start + n]
+    def __init__(self, words: np.ndarray, same_layout: bool):
+        self.same_layout = same_layout
+        self.blob_len = int(words[_BLOB_LEN])
+        self.nbufs = int(words[_NBUFS])
+        self.confirm = bool(words[_CONFIRM])
+        self.value = int(words[_VALUE])
+        self.inline = memoryview(words[_INLINE:]).cast("B")[: int(words[_INLINE_LEN])]
 
     def whole_inline(self) -> bool:
-        """Whether the blob travelled inside the header."""
+        """Whether the root's whole blob travelled inside the agreement."""
         return len(self.inline) == self.blob_len
-
-
-class Headers:
-    """Every rank's header, decoded on demand: ``headers[r]``."""
-
-    def __init__(self, raw: bytearray, size: int):
-        self.raw = raw
-        self.size = size
-        self.decoded: dict[int, Header] = {}
-
-    def __getitem__(self, rank: int) -> Header:
-        header = self.decoded.get(rank)
-        if header is None:
-            header = self.decoded[rank] = Header(memoryview(self.raw), rank * HEADER_SIZE)
-        return header
-
-    def __iter__(self):
-        return map(self.__getitem__, range(self.size))
-
-    def all_plain(self) -> bool:
-        return all(flags & FLAG_PLAIN for flags in self.raw[_FLAGS::HEADER_SIZE])
 
 
 def call_site() -> str:
@@ -105,25 +94,19 @@ def call_site() -> str:
     return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
 
 
-_op_codes: dict[str, int] = {}
-
-
-def _op_code(op: str) -> int:
-    code = _op_codes.get(op)
-    if code is None:
-        code = _op_codes[op] = zlib.crc32(op.encode())
-    return code
+def _digest(text: str) -> int:
+    """A non-zero 63-bit digest of ``text`` (zero means "nothing to compare")."""
+    data = text.encode()
+    return ((zlib.crc32(data) << 31) ^ zlib.adler32(data) ^ len(data)) & (2**63 - 1) | 1
 
 
 class _CommState:
-    """Per-communicator sequence number and reusable header buffers."""
+    """Per-communicator sequence number and reusable agreement buffers."""
 
-    def __init__(self, comm: Any, seq: int = 0):
-        self.size = comm.Get_size()
-        self.seq = seq
-        self.mine = bytearray(HEADER_SIZE)
-        self.everyone = bytearray(HEADER_SIZE * self.size)
-        self.starts = range(0, len(self.everyone), HEADER_SIZE)  # of each rank's header
+    def __init__(self) -> None:
+        self.seq = 0
+        self.mine = np.zeros(WORDS, dtype=np.uint64)
+        self.reduced = np.zeros(WORDS, dtype=np.uint64)
 
 
 _states: dict[int, _CommState] = {}
@@ -132,80 +115,88 @@ _states: dict[int, _CommState] = {}
 def _state(comm: Any) -> _CommState:
     state = _states.get(comm.handle)
     if state is None:
-        state = _states[comm.handle] = _CommState(comm)
+        state = _states[comm.handle] = _CommState()
     return state
 
 
-def exchange(
+def agree(
     comm: Any,
     op: str,
     root: int = -1,
+    *,
     blob: bytes | memoryview = b"",
     nbufs: int = 0,
-    plain: bool = True,
+    confirm: bool = False,
     error: BaseException | None = None,
     error_class: type[ParallelError] = ParallelError,
+    layout: str | None = None,
+    layout_name: str = "layout",
+    layout_must_match: bool = True,
+    value: int = 0,
     site: str | None = None,
     wait: Callable[[Any], None] | None = None,
-) -> Headers:
-    """Exchange headers; raise the same exception on every rank if any rank failed or
-    the ranks are not in the same call. ``blob`` goes inline when it fits; ``site``
-    names this call in error messages (default: the first caller outside parnrn).
-    ``wait``, when given, completes the non-blocking exchange instead of the configured
-    timeout (the exit agreement waits by its own rules).
+) -> Agreement:
+    """Agree on a collective; raise the same exception on every rank if any rank failed,
+    the ranks are not in the same call, or their ``layout`` differs.
 
-    The returned headers live in a buffer that the next exchange on ``comm`` reuses.
+    ``blob``, ``nbufs`` are the root's (``blob`` goes inline when it fits); ``confirm``
+    asks for a trailing ``confirm`` on every rank; ``value`` is a word of which every rank
+    learns the largest; ``site`` names this call in error messages (default: the first
+    caller outside parnrn); with ``layout_must_match=False`` differing layouts are only
+    reported (``Agreement.same_layout``); ``wait``, when given, completes the request instead of the
+    configured timeout (the exit agreement waits by its own rules). The result lives in a
+    buffer that the next agreement on ``comm`` reuses.
     """
     state = _state(comm)
     state.seq += 1
     seq = state.seq
-    inline_len = len(blob) if len(blob) <= INLINE_CAPACITY else 0
-    mine, everyone = state.mine, state.everyone
-    _FIXED.pack_into(
-        mine, 0, _op_code(op), root, seq, OK if error is None else FAILED,
-        FLAG_PLAIN if plain else 0, len(blob), nbufs, inline_len,
-    )  # fmt: skip
-    if inline_len:
-        mine[_FIXED.size : _FIXED.size + inline_len] = blob
+    mine, reduced = state.mine, state.reduced
+    mine[:] = 0
+    if settings.checks:
+        fingerprint = (zlib.crc32(f"{op}:{root}".encode()) << 32) | (seq & 0xFFFFFFFF)
+        mine[_FP] = fingerprint
+        mine[_NOT_FP] = ~np.uint64(fingerprint)
+    else:
+        mine[_NOT_FP] = _ALL
+    mine[_FAILED] = error is not None
+    mine[_CONFIRM] = confirm
+    if layout is not None and error is None:
+        digest = _digest(layout)
+        mine[_LAYOUT], mine[_NOT_LAYOUT] = digest, ~np.uint64(digest)
+    else:
+        mine[_NOT_LAYOUT] = _ALL
+    mine[_VALUE] = value
+    if comm.Get_rank() == root and error is None:
+        mine[_BLOB_LEN], mine[_NBUFS] = len(blob), nbufs
+        if len(blob) <= INLINE_CAPACITY:
+            mine[_INLINE_LEN] = len(blob)
+            memoryview(mine[_INLINE:]).cast("B")[: len(blob)] = blob
     # Always the same non-blocking operation: MPI never matches a blocking collective with
     # a non-blocking one, and polling lets signals and the timeout act while waiting.
-    request = comm.Iallgather(mine, everyone)
+    MPI = runtime.start().MPI
+    request = comm.Iallreduce(mine, reduced, MPI.MAX)
     if wait is not None:
         wait(request)
     else:
-        _wait_or_time_out(comm, request, op, root, seq)
-    # Fast path: every rank's fingerprint and status equal this rank's, with status OK.
-    if settings.checks:
-        expected = bytes(mine[: _STATUS + 1])
-        agreed = error is None
-        for start in state.starts:
-            if not everyone.startswith(expected, start):
-                agreed = False
-                break
-    else:
-        agreed = not any(everyone[_STATUS::HEADER_SIZE])
-    if not agreed:
-        fingerprint = mine[:_FINGERPRINT]
-        mismatch = settings.checks and any(
-            not everyone.startswith(fingerprint, start) for start in state.starts
+        _wait_or_time_out(comm, state, request, op, root, seq)
+    mismatch = reduced[_FP] != ~reduced[_NOT_FP]
+    misfit = reduced[_LAYOUT] != ~reduced[_NOT_LAYOUT]
+    if mismatch or reduced[_FAILED] or (misfit and layout_must_match):
+        _raise_for_everyone(
+            comm, op, root, seq, error, error_class, bool(mismatch), site, layout, layout_name
         )
-        _raise_for_everyone(comm, op, root, seq, error, error_class, mismatch, site)
-    return Headers(everyone, state.size)
+    return Agreement(reduced, not misfit)
 
 
-def agree(
+def confirm(
     comm: Any,
     op: str,
     error: BaseException | None,
     error_class: type[ParallelError],
     root: int = -1,
 ) -> None:
-    """Trailing status exchange: if any rank failed after the data moved, all raise."""
-    MPI = runtime.start().MPI
-    flag = bytearray([error is not None])
-    comm.Allreduce(MPI.IN_PLACE, [flag, MPI.UNSIGNED_CHAR], MPI.MAX)
-    if flag[0]:
-        _raise_for_everyone(comm, op, root, -1, error, error_class, False)
+    """Trailing agreement: if any rank failed after the data moved, all raise."""
+    agree(comm, f"{op} (loading)", root, error=error, error_class=error_class)
 
 
 def _raise_for_everyone(
@@ -216,36 +207,41 @@ def _raise_for_everyone(
     error: BaseException | None,
     error_class: type[ParallelError],
     mismatch: bool,
-    site: str | None = None,
+    site: str | None,
+    layout: str | None,
+    layout_name: str,
 ) -> None:
     record = error_record(error) if error is not None else None
-    mine = (op, root, seq, site or call_site(), record)
+    mine = (op, root, seq, site or call_site(), record, layout)
     everyone = comm.allgather(mine)
-    failures = {rank: rec for rank, (*_, rec) in enumerate(everyone) if rec}
+    failures = {rank: rec for rank, (*_, rec, _) in enumerate(everyone) if rec}
+    tag = rank_tag(comm.Get_rank(), comm.Get_size())
     if mismatch:
-        where = {rank: (name, r, s, at) for rank, (name, r, s, at, _) in enumerate(everyone)}
+        where = {rank: (name, r, s, at) for rank, (name, r, s, at, *_) in enumerate(everyone)}
         text = "; ".join(
             f"rank {rank} in {name}(root={r}) #{s} at {at}"
             for rank, (name, r, s, at) in where.items()
         )
         raise CollectiveMismatchError(
-            f"{rank_tag(comm.Get_rank(), comm.Get_size())} ranks entered different collectives: "
-            f"{text}",
-            failures,
-            where,
+            f"{tag} ranks entered different collectives: {text}", failures, where
         )
+    if not failures:  # the layouts differ: compare every rank with the root (or rank 0)
+        reference = max(root, 0)
+        ours = everyone[reference][-1]
+        whose = "the root's" if root >= 0 else f"rank {reference}'s"
+        failures = {
+            rank: ("ValueError", f"its {layout_name} is {theirs}, {whose} {ours}", "")
+            for rank, (*_, theirs) in enumerate(everyone)
+            if theirs != ours
+        }
+        raise error_class(f"{tag} {op} failed on {describe_failures(failures)}", failures)
     message = f"{op} failed on {describe_failures(failures, root)}"
-    raise error_class(
-        f"{rank_tag(comm.Get_rank(), comm.Get_size())} {message}", failures
-    ) from error
+    raise error_class(f"{tag} {message}", failures) from error
 
 
-# How long a waiting rank polls without sleeping: MPI's own blocking waits busy-poll, and a
-# sleep costs ~60 us of latency however short it is asked; after this it backs off.
-_SPIN_SECONDS = 0.02
-
-
-def _wait_or_time_out(comm: Any, request: Any, op: str, root: int, seq: int) -> None:
+def _wait_or_time_out(
+    comm: Any, state: _CommState, request: Any, op: str, root: int, seq: int
+) -> None:
     """Complete ``request``, raising ``CollectiveTimeoutError`` after ``settings.timeout``.
 
     Polls without sleeping for ``_SPIN_SECONDS``, then sleeps between tests (backing off
@@ -266,30 +262,31 @@ def _wait_or_time_out(comm: Any, request: Any, op: str, root: int, seq: int) -> 
         if now > spin_end and not pause:
             pause = 5e-5
         if deadline is not None and now > deadline:
-            # The exchange stays posted and owns its buffers: later calls get new ones,
-            # and the late ranks can still complete it.
-            _unfinished_requests.append(request)
-            _states[comm.handle] = _CommState(comm, seq)
+            # The agreement stays posted and owns its buffers: a late rank that arrives
+            # completes it, and the next call on this communicator is in step again.
+            _unfinished_requests.append((request, state.mine, state.reduced))
+            state.mine, state.reduced = np.zeros_like(state.mine), np.zeros_like(state.reduced)
             _raise_timeout(comm, op, root, seq)
 
 
 def _raise_timeout(comm: Any, op: str, root: int, seq: int) -> None:
-    """Tell the other waiting ranks where this rank waits; whoever stays silent for a
-    grace period never arrived."""
-    MPI, control = runtime.start().MPI, runtime.start().control
+    """Tell the other waiting ranks of ``comm`` where this rank waits; whoever stays
+    silent for a grace period never arrived. The notices travel on ``comm`` itself, so
+    the ranks are numbered as the caller numbers them, on any communicator."""
+    MPI = runtime.start().MPI
     rank, size = comm.Get_rank(), comm.Get_size()
     site = call_site()
     notice = (seq, op, root, site)
     # Kept alive for good: the missing ranks may never receive them.
     _unfinished_requests.extend(
-        control.isend(notice, dest, _TIMEOUT_TAG) for dest in range(size) if dest != rank
+        comm.isend(notice, dest, _TIMEOUT_TAG) for dest in range(size) if dest != rank
     )
     waiting = {rank: (op, root, site)}
     grace_end = time.monotonic() + min(2.0, max(0.5, settings.timeout))
     status = MPI.Status()
     while time.monotonic() < grace_end and len(waiting) < size:
-        if control.iprobe(MPI.ANY_SOURCE, _TIMEOUT_TAG, status):
-            their_seq, their_op, their_root, their_site = control.recv(
+        if comm.iprobe(MPI.ANY_SOURCE, _TIMEOUT_TAG, status):
+            their_seq, their_op, their_root, their_site = comm.recv(
                 source=status.Get_source(), tag=_TIMEOUT_TAG
             )
             if their_seq == seq:
@@ -302,6 +299,7 @@ def _raise_timeout(comm: Any, op: str, root: int, seq: int) -> None:
     )
     raise CollectiveTimeoutError(
         f"{rank_tag(rank, size)} {op} #{seq} timed out after {settings.timeout:g} s: "
-        f"rank(s) {', '.join(map(str, missing)) or 'none'} never arrived; {where}",
+        f"rank(s) {', '.join(map(str, missing)) or 'none'} never arrived; {where}. Until "
+        f"they arrive in this {op}, later calls on this communicator wait for them too",
         missing,
     )
