@@ -30,13 +30,12 @@ stays posted: a late rank that arrives completes it, and the ranks are in step a
 from __future__ import annotations
 
 import os
+import struct
 import sys
 import time
 import zlib
 from collections.abc import Callable
 from typing import Any
-
-import numpy as np
 
 from .. import runtime
 from ..errors import (
@@ -50,20 +49,19 @@ from ..ranks import rank_tag
 from ..settings import settings
 
 WORDS = 32
-# Word positions: fingerprint and complement, failed, needs confirmation, layout digest
-# and complement, the value any rank may raise, the root's blob length, buffer count and
-# inline length, then the inline bytes.
-_FP, _NOT_FP, _FAILED, _CONFIRM, _LAYOUT, _NOT_LAYOUT, _VALUE = range(7)
-_BLOB_LEN, _NBUFS, _INLINE_LEN, _INLINE = 7, 8, 9, 10
-INLINE_CAPACITY = (WORDS - _INLINE) * 8
-_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
-
+# The words, in order: fingerprint and complement, failed, needs confirmation, layout
+# digest and complement, the value any rank may raise, the root's blob length, buffer count
+# and inline length; then the inline bytes.
+_HEAD = struct.Struct("<10Q")
+INLINE_CAPACITY = WORDS * 8 - _HEAD.size
+_ALL = 2**64 - 1
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TIMEOUT_TAG = 7001
 # How long a waiting rank polls without sleeping: MPI's own blocking waits busy-poll, and a
 # sleep costs ~60 us of latency however short it is asked; after this it backs off.
 _SPIN_SECONDS = 0.02
 _unfinished_requests: list[Any] = []
+_yield_cpu = getattr(os, "sched_yield", lambda: None)
 
 
 class Agreement:
@@ -71,13 +69,12 @@ class Agreement:
 
     __slots__ = ("blob_len", "nbufs", "inline", "confirm", "value", "same_layout")
 
-    def __init__(self, words: np.ndarray, same_layout: bool):
+    def __init__(self, head: tuple, inline: memoryview, same_layout: bool):
+        self.confirm = bool(head[3])
+        self.value = head[6]
+        self.blob_len, self.nbufs = head[7], head[8]
+        self.inline = inline[: head[9]]
         self.same_layout = same_layout
-        self.blob_len = int(words[_BLOB_LEN])
-        self.nbufs = int(words[_NBUFS])
-        self.confirm = bool(words[_CONFIRM])
-        self.value = int(words[_VALUE])
-        self.inline = memoryview(words[_INLINE:]).cast("B")[: int(words[_INLINE_LEN])]
 
     def whole_inline(self) -> bool:
         """Whether the root's whole blob travelled inside the agreement."""
@@ -105,8 +102,13 @@ class _CommState:
 
     def __init__(self) -> None:
         self.seq = 0
-        self.mine = np.zeros(WORDS, dtype=np.uint64)
-        self.reduced = np.zeros(WORDS, dtype=np.uint64)
+        self.new_buffers()
+
+    def new_buffers(self) -> None:
+        self.mine = bytearray(WORDS * 8)
+        self.reduced = bytearray(WORDS * 8)
+        self.inline = memoryview(self.reduced)[_HEAD.size :]
+        self.dirty = 0  # inline bytes of this rank's own last contribution, to clear
 
 
 _states: dict[int, _CommState] = {}
@@ -117,6 +119,19 @@ def _state(comm: Any) -> _CommState:
     if state is None:
         state = _states[comm.handle] = _CommState()
     return state
+
+
+_fingerprints: dict[tuple[str, Any], int] = {}
+
+
+def _fingerprint(op: str, root: Any, seq: int) -> int:
+    base = _fingerprints.get((op, root))
+    if base is None:
+        base = _fingerprints[(op, root)] = zlib.crc32(f"{op}:{root}".encode()) << 32
+    return base | (seq & 0xFFFFFFFF)
+
+
+_max: list[Any] = []  # MPI.MAX, looked up once
 
 
 def agree(
@@ -151,41 +166,40 @@ def agree(
     state.seq += 1
     seq = state.seq
     mine, reduced = state.mine, state.reduced
-    mine[:] = 0
-    if settings.checks:
-        fingerprint = (zlib.crc32(f"{op}:{root}".encode()) << 32) | (seq & 0xFFFFFFFF)
-        mine[_FP] = fingerprint
-        mine[_NOT_FP] = ~np.uint64(fingerprint)
-    else:
-        mine[_NOT_FP] = _ALL
-    mine[_FAILED] = error is not None
-    mine[_CONFIRM] = confirm
-    if layout is not None and error is None:
-        digest = _digest(layout)
-        mine[_LAYOUT], mine[_NOT_LAYOUT] = digest, ~np.uint64(digest)
-    else:
-        mine[_NOT_LAYOUT] = _ALL
-    mine[_VALUE] = value
-    if comm.Get_rank() == root and error is None:
-        mine[_BLOB_LEN], mine[_NBUFS] = len(blob), nbufs
-        if len(blob) <= INLINE_CAPACITY:
-            mine[_INLINE_LEN] = len(blob)
-            memoryview(mine[_INLINE:]).cast("B")[: len(blob)] = blob
+    fp = _fingerprint(op, root, seq) if settings.checks else 0
+    layout_digest = _digest(layout) if layout is not None and error is None else 0
+    blob_len = nbufs_sent = inline_len = 0
+    if error is None and comm.Get_rank() == root:
+        blob_len, nbufs_sent = len(blob), nbufs
+        if blob_len <= INLINE_CAPACITY:
+            inline_len = blob_len
+    _HEAD.pack_into(
+        mine, 0, fp, fp ^ _ALL, error is not None, confirm, layout_digest,
+        layout_digest ^ _ALL, value, blob_len, nbufs_sent, inline_len,
+    )  # fmt: skip
+    if state.dirty > inline_len:  # every rank but the root contributes zeros there
+        mine[_HEAD.size + inline_len : _HEAD.size + state.dirty] = bytes(state.dirty - inline_len)
+    if inline_len:
+        mine[_HEAD.size : _HEAD.size + inline_len] = blob
+    state.dirty = inline_len
+    if not _max:
+        _max.append(runtime.start().MPI.UINT64_T)
+        _max.append(runtime.start().MPI.MAX)
     # Always the same non-blocking operation: MPI never matches a blocking collective with
     # a non-blocking one, and polling lets signals and the timeout act while waiting.
-    MPI = runtime.start().MPI
-    request = comm.Iallreduce(mine, reduced, MPI.MAX)
+    request = comm.Iallreduce([mine, _max[0]], [reduced, _max[0]], _max[1])
     if wait is not None:
         wait(request)
     else:
         _wait_or_time_out(comm, state, request, op, root, seq)
-    mismatch = reduced[_FP] != ~reduced[_NOT_FP]
-    misfit = reduced[_LAYOUT] != ~reduced[_NOT_LAYOUT]
-    if mismatch or reduced[_FAILED] or (misfit and layout_must_match):
+    head = _HEAD.unpack_from(reduced)
+    mismatch = head[0] != head[1] ^ _ALL
+    misfit = head[4] != head[5] ^ _ALL
+    if mismatch or head[2] or (misfit and layout_must_match):
         _raise_for_everyone(
-            comm, op, root, seq, error, error_class, bool(mismatch), site, layout, layout_name
+            comm, op, root, seq, error, error_class, mismatch, site, layout, layout_name
         )
-    return Agreement(reduced, not misfit)
+    return Agreement(head, state.inline, not misfit)
 
 
 def confirm(
@@ -258,6 +272,8 @@ def _wait_or_time_out(
         if pause:
             time.sleep(pause)
             pause = min(pause * 2, 0.005)
+        else:
+            _yield_cpu()  # to the rank we wait for, when ranks outnumber cores
         now = time.monotonic()
         if now > spin_end and not pause:
             pause = 5e-5
@@ -265,7 +281,7 @@ def _wait_or_time_out(
             # The agreement stays posted and owns its buffers: a late rank that arrives
             # completes it, and the next call on this communicator is in step again.
             _unfinished_requests.append((request, state.mine, state.reduced))
-            state.mine, state.reduced = np.zeros_like(state.mine), np.zeros_like(state.reduced)
+            state.new_buffers()
             _raise_timeout(comm, op, root, seq)
 
 
