@@ -66,6 +66,15 @@ def test_counts_raw_buffer_calls(counting):
     assert counting.sent == (MB if rank == 0 else 0)
     flag = [bytearray(1), MPI.UNSIGNED_CHAR]
     assert received(counting, lambda: counting.Allreduce(MPI.IN_PLACE, flag, MPI.MAX)) == 1
+    agreement = np.zeros(8, dtype=np.int64)  # the kind of fixed-size exchange issue 10 plans
+    assert (
+        received(counting, lambda: counting.Iallreduce(MPI.IN_PLACE, agreement, MPI.MAX).Wait())
+        == 64
+    )
+    sizes = np.empty(size, dtype=np.int64) if rank == 0 else None
+    assert received(counting, lambda: counting.Gather(np.array([rank]), sizes, 0)) == (
+        8 * size if rank == 0 else 0
+    )
     assert received(counting, counting.Barrier) == 0 and counting.calls == {"Barrier": 1}
 
 

@@ -155,7 +155,8 @@ class CountingComm:
     """A proxy for an mpi4py communicator that counts, on this rank, the MPI calls made
     through it (``calls``, per method) and the bytes taken from (``sent``) and delivered
     into (``received``) this rank's buffers; ``largest`` is the largest single receive.
-    ``reset()`` starts again; ``snapshot()`` is a plain dict of the counts."""
+    ``reset()`` starts again; ``snapshot()`` is a plain dict of the counts, in total and
+    per method."""
 
     def __init__(self, comm: Any):
         self._comm = comm
@@ -169,14 +170,18 @@ class CountingComm:
         self.sent = 0
         self.received = 0
         self.largest = 0
+        self._methods: dict[str, dict[str, int]] = {}
 
     def snapshot(self) -> dict[str, Any]:
+        """``calls``, ``sent``, ``received``, ``largest`` in total and, under
+        ``methods``, for each method called; ``uncounted``: calls per method whose bytes
+        could not be counted."""
         return {
             "calls": sum(self.calls.values()),
-            "by_method": dict(self.calls),
             "sent": self.sent,
             "received": self.received,
             "largest": self.largest,
+            "methods": {name: dict(tally) for name, tally in self._methods.items()},
             "uncounted": dict(self.uncounted),
         }
 
@@ -192,9 +197,15 @@ class CountingComm:
         self.calls[name] += 1
         if sent is None or received is None:
             self.uncounted[name] += 1
-        self.sent += sent or 0
-        self.received += received or 0
-        self.largest = max(self.largest, received or 0)
+        sent, received = sent or 0, received or 0
+        self.sent += sent
+        self.received += received
+        self.largest = max(self.largest, received)
+        tally = self._methods.setdefault(name, {"calls": 0, "sent": 0, "received": 0, "largest": 0})
+        tally["calls"] += 1
+        tally["sent"] += sent
+        tally["received"] += received
+        tally["largest"] = max(tally["largest"], received)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
