@@ -10,6 +10,12 @@ import time
 from collections.abc import Callable
 
 
+def mpiexec() -> str:
+    """The mpiexec next to this Python (the MPI wheel's), else the one on PATH."""
+    path = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return path if os.path.exists(path) else "mpiexec"
+
+
 def ensure_ranks(n: int) -> None:
     """Re-run this script under ``mpiexec -n n`` unless it already runs on ``n`` ranks."""
     from mpi4py import MPI
@@ -18,10 +24,7 @@ def ensure_ranks(n: int) -> None:
         return
     if MPI.COMM_WORLD.Get_size() != 1:
         sys.exit(f"run this benchmark on {n} ranks")
-    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-    if not os.path.exists(mpiexec):
-        mpiexec = "mpiexec"
-    argv = [mpiexec, "-n", str(n), sys.executable, *sys.argv]
+    argv = [mpiexec(), "-n", str(n), sys.executable, *sys.argv]
     sys.exit(subprocess.call(argv, env={**os.environ, "PARNRN_BENCH_CHILD": "1"}))
 
 
