@@ -4,9 +4,10 @@ NEURON answers a duplicate ``set_gid2node`` with a hoc error (``MPI_Abort`` unde
 without ``mpiabort_on_error(0)``), says nothing when two ranks register the same gid, and
 silently drops spikes sent to receivers whose source gid no rank registered (bsb-core issues
 #218 and #692). ``GidRegistry`` keeps what this rank owns and listens to, so the first case
-is refused before NEURON is called, and ``check`` finds the other two with one collective
-step at run time: each gid is checked by rank ``gid % size``, so no rank ever holds the
-whole gid table.
+is refused before NEURON is called, and ``check`` finds the other two in a few collective
+steps at run time: each gid is checked by rank ``gid % size``, so no rank ever holds the
+whole gid table; only rank 0 sees every rank's report, of at most ``REPORT_LIMIT``
+problems of each kind.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..errors import GidError
 from ..ranks import rank_tag
-from ..transport import allgather, alltoall_arrays
+from ..transport import alltoall_arrays, broadcast, gather
 
 STRATEGIES = ("round_robin", "block", "balanced")
 # How many offending gids a report lists; the totals are always given.
@@ -145,9 +146,14 @@ def check(comm: Any, registry: GidRegistry) -> tuple[list[str], int]:
     if comm is None or comm.Get_size() == 1:
         problems, total = _problems([owned], [wanted])
     else:
-        reports = allgather(_problems(*_route_to_checkers(comm, owned, wanted)), comm)
-        problems = [problem for found, _ in reports for problem in found]
-        total = sum(count for _, count in reports)
+        # The reports meet at rank 0 and only the first of each kind go back: no rank but
+        # rank 0 holds P of anything.
+        reports = gather(_problems(*_route_to_checkers(comm, owned, wanted)), 0, comm)
+        summary = None
+        if reports is not None:
+            found = [problem for problems, _ in reports for problem in problems]
+            summary = (_first_of_each_kind(found), sum(count for _, count in reports))
+        problems, total = broadcast(summary, 0, comm)
     return [_describe(problem) for problem in _first_of_each_kind(problems)], total
 
 

@@ -23,9 +23,6 @@ MB = 1 << 20
 SMALL = {"name": "ring", "ncell": 100, "tstop": 250.0, "seed": 12345}
 # What a non-root rank may receive per call beyond the payload, at any number of ranks.
 OVERHEAD = 256 + 64
-HEADERS = pytest.mark.xfail(
-    reason="issue 10: the header Allgather is 256 x P bytes per rank", strict=False
-)
 
 
 @pytest.fixture
@@ -98,7 +95,6 @@ def test_forwards_what_parnrn_uses(counting):
     assert counting.calls
 
 
-@HEADERS
 def test_broadcast_small_dict_receives_a_constant(counting):
     rank = counting.Get_rank()
     payload = len(pickle.dumps(SMALL, pickle.HIGHEST_PROTOCOL))
@@ -108,12 +104,10 @@ def test_broadcast_small_dict_receives_a_constant(counting):
     assert got <= payload + OVERHEAD
 
 
-@HEADERS
 def test_barrier_receives_a_constant(counting):
     assert most_received(counting, lambda: transport.barrier(counting)) <= OVERHEAD
 
 
-@HEADERS
 def test_allreduce_int_receives_a_constant(counting):
     value = counting.Get_rank() + 1
     payload = len(pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
@@ -121,7 +115,6 @@ def test_allreduce_int_receives_a_constant(counting):
     assert got <= payload + OVERHEAD
 
 
-@HEADERS
 def test_allreduce_1mb_array_receives_a_constant(counting):
     array = np.full(MB // 8, float(counting.Get_rank()))
     total = []
