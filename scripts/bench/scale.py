@@ -346,8 +346,7 @@ def notes(results: dict[int, dict]) -> list[str]:
         '("~": some method fits none; the closest is used), and its value at '
         f"P = {TARGET:,}.",
         "largest buffer: the largest single receive buffer a rank allocates, extrapolated the "
-        "same way; a call that keeps several (parnrn's allreduce keeps every rank's array) "
-        "holds up to the bytes received.",
+        "same way; a call that keeps several buffers holds up to the bytes received.",
         "Not countable through mpi4py, so not counted: NEURON's own MPI (set_maxstep's "
         "reduction and psolve's spike exchange inside p.parallel.run, pc.barrier(), "
         "pc.allreduce).",
