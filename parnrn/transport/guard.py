@@ -37,6 +37,8 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from .. import runtime
 from ..errors import (
     CollectiveMismatchError,
@@ -60,6 +62,7 @@ _TIMEOUT_TAG = 7001
 # How long a waiting rank polls without sleeping: MPI's own blocking waits busy-poll, and a
 # sleep costs ~60 us of latency however short it is asked; after this it backs off.
 _SPIN_SECONDS = 0.02
+_QUICK_TESTS = 64
 _unfinished_requests: list[Any] = []
 _yield_cpu = getattr(os, "sched_yield", lambda: None)
 
@@ -105,9 +108,11 @@ class _CommState:
         self.new_buffers()
 
     def new_buffers(self) -> None:
-        self.mine = bytearray(WORDS * 8)
-        self.reduced = bytearray(WORDS * 8)
-        self.inline = memoryview(self.reduced)[_HEAD.size :]
+        # uint64 numpy buffers: mpi4py reads their MPI type from them, at no cost per call.
+        self.mine = np.zeros(WORDS, dtype=np.uint64)
+        self.reduced = np.zeros(WORDS, dtype=np.uint64)
+        self.mine_bytes = memoryview(self.mine).cast("B")
+        self.inline = memoryview(self.reduced).cast("B")[_HEAD.size :]
         self.dirty = 0  # inline bytes of this rank's own last contribution, to clear
 
 
@@ -131,7 +136,7 @@ def _fingerprint(op: str, root: Any, seq: int) -> int:
     return base | (seq & 0xFFFFFFFF)
 
 
-_max: list[Any] = []  # MPI.MAX, looked up once
+_max: list[Any] = []  # MPI.MAX, looked up once (the runtime starts MPI)
 
 
 def agree(
@@ -162,10 +167,10 @@ def agree(
     configured timeout (the exit agreement waits by its own rules). The result lives in a
     buffer that the next agreement on ``comm`` reuses.
     """
-    state = _state(comm)
+    state = _states.get(comm.handle) or _state(comm)
     state.seq += 1
     seq = state.seq
-    mine, reduced = state.mine, state.reduced
+    mine = state.mine_bytes
     fp = _fingerprint(op, root, seq) if settings.checks else 0
     layout_digest = _digest(layout) if layout is not None and error is None else 0
     blob_len = nbufs_sent = inline_len = 0
@@ -183,16 +188,15 @@ def agree(
         mine[_HEAD.size : _HEAD.size + inline_len] = blob
     state.dirty = inline_len
     if not _max:
-        _max.append(runtime.start().MPI.UINT64_T)
         _max.append(runtime.start().MPI.MAX)
     # Always the same non-blocking operation: MPI never matches a blocking collective with
     # a non-blocking one, and polling lets signals and the timeout act while waiting.
-    request = comm.Iallreduce([mine, _max[0]], [reduced, _max[0]], _max[1])
+    request = comm.Iallreduce(state.mine, state.reduced, _max[0])
     if wait is not None:
         wait(request)
     else:
         _wait_or_time_out(comm, state, request, op, root, seq)
-    head = _HEAD.unpack_from(reduced)
+    head = _HEAD.unpack_from(state.reduced)
     mismatch = head[0] != head[1] ^ _ALL
     misfit = head[4] != head[5] ^ _ALL
     if mismatch or head[2] or (misfit and layout_must_match):
@@ -262,8 +266,9 @@ def _wait_or_time_out(
     to 5 ms), so that a rank that waits long costs little CPU; Python handles signals
     (Ctrl-C) throughout.
     """
-    if request.Test():
-        return
+    for _ in range(_QUICK_TESTS):  # a peer already on its way: no clock, no yield
+        if request.Test():
+            return
     now = time.monotonic()
     spin_end = now + _SPIN_SECONDS
     deadline = None if settings.timeout is None else now + settings.timeout
