@@ -43,7 +43,14 @@ def run(
     progress: bool = False,
     strict: bool | None = None,
 ) -> None:
-    """Run (or continue) the simulation to ``tstop`` ms on every rank. Collective."""
+    """Run (or continue) the simulation to ``tstop`` ms on every rank. Collective.
+
+    Ranks that disagree on the run (``tstop`` or ``dt`` read on one rank only, say) would
+    wait for each other inside NEURON forever: they raise ``ParallelError`` first, every
+    rank naming the values that differ."""
+    if comm is not None and comm.Get_size() > 1:
+        first = "" if network.initialized else f" v_init={v_init!r} (first run)"
+        transport.same_on_every_rank(f"tstop={tstop!r} dt={h.dt!r}{first}", "run", comm)
     with _collection_paused(collect_first=not network.initialized):
         prepare(network, h, pc, comm, strict)
         if not network.initialized:

@@ -19,6 +19,7 @@ from .collectives import (
     collective,
     default_comm,
     gather,
+    same_on_every_rank,
     scatter,
 )
 from .reduce import allreduce
@@ -34,5 +35,6 @@ __all__ = [
     "default_comm",
     "gather",
     "gather_arrays",
+    "same_on_every_rank",
     "scatter",
 ]

@@ -455,6 +455,22 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
     return result
 
 
+def same_on_every_rank(description: str, what: str, comm: Any = None) -> None:
+    """Raise ``ParallelError`` on every rank, naming each rank's ``description`` that
+    differs from rank 0's, unless every rank passes the same. Costs one fixed-size
+    agreement; ``what`` names the step in messages.
+
+    Example::
+
+        same_on_every_rank(f"tstop={tstop} dt={h.dt}", "run")
+        # ParallelError: [rank 0/2] run failed on rank 1: ValueError: its run is
+        # tstop=50.0 dt=0.025, rank 0's tstop=100.0 dt=0.025
+    """
+    comm = default_comm() if comm is None else comm
+    if _size(comm) > 1:
+        guard.agree(comm, what, layout=description, layout_name=what)
+
+
 def barrier(comm: Any = None) -> None:
     """Wait until every rank arrives (guarded: mismatches and timeouts are reported).
 

@@ -135,6 +135,14 @@ ROWS = {
          r"ValueError: event callback failed on rank {bad}"],
         record="HocError",
     ),
+    "ranks disagree on the run": Row(
+        "nrn_errors.py", "run_mismatch", 1,
+        [r"parnrn: rank \d+ failed: unhandled ParallelError"],
+        every_rank=[r"rank {r} caught ParallelError: .*run failed on rank \d: ValueError: its "
+                    r"run is tstop=(50|100)(\.0)? dt=0.025 v_init=None \(first run\), rank 0's "
+                    r"tstop=(50|100)"],
+        runner="python",
+    ),
     "stuck in psolve (watchdog)": Row(
         "nrn_errors.py", "psolve_stuck", None,
         [r"\[rank (\d+)/{n}\] parnrn: rank \1 failed: psolve exceeded timeout 1 s",

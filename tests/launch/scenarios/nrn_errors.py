@@ -55,5 +55,17 @@ elif mode in ("psolve_event", "psolve_stuck"):
 
     handler = p.FInitializeHandler(lambda: p.CVode().event(2.0, callback))
     p.parallel.run(10)
+elif mode == "run_mismatch":  # tstop read on one rank only
+    from parnrn import p
+
+    soma = p.Section(name="soma")
+    p.ParallelCon(soma, rt.rank)
+    try:
+        if rt.rank == bad:
+            failing_now()
+        p.parallel.run(50 if rt.rank == bad else 100)
+    except Exception as exc:
+        print(f"rank {rt.rank} caught {type(exc).__name__}: {exc}", flush=True)
+        raise
 else:
     sys.exit(f"unknown mode {mode}")
