@@ -28,19 +28,26 @@ STRATEGIES = ("round_robin", "block", "balanced")
 REPORT_LIMIT = 10
 
 
+# NEURON keeps gids in a C int: a larger one is a hoc error after the gid was claimed.
+GID_LIMIT = 2**31
+
+
 def as_gid(value: Any) -> int:
-    """``value`` as a gid (a non-negative integer); numpy integers and integral floats
-    (hoc numbers) are accepted. Anything else raises ``GidError``."""
+    """``value`` as a gid (an integer from 0 to 2**31 - 1); numpy integers and integral
+    floats (hoc numbers) are accepted. Anything else raises ``GidError``."""
     try:
         gid = operator.index(value)
     except TypeError:
         if not (isinstance(value, float) and value.is_integer()):
             raise GidError(
-                f"{rank_tag()} gid must be a non-negative integer, not {value!r}"
+                f"{rank_tag()} gid must be an integer from 0 to 2**31 - 1, not {value!r}"
             ) from None
         gid = int(value)
-    if gid < 0:
-        raise GidError(f"{rank_tag()} gid must be a non-negative integer, not {gid}")
+    if not 0 <= gid < GID_LIMIT:
+        raise GidError(
+            f"{rank_tag()} gid must be an integer from 0 to 2**31 - 1 (NEURON keeps gids "
+            f"in a C int), not {gid}"
+        )
     return gid
 
 

@@ -26,7 +26,7 @@ from ..ranks import rank_tag
 from ..runtime import neuron_context, start
 from . import gids, run, spikes
 from .connect import HocObject, is_gid, set_weights, spike_detector, unwrap
-from .gids import as_gid
+from .gids import GID_LIMIT, as_gid
 from .network import Network
 
 # NEURON's pc.allreduce codes.
@@ -303,7 +303,7 @@ class ParallelContext:
 
             nc = p.parallel.gid_connect(3, synapse, weight=0.01, delay=1.5)
         """
-        if type(gid) is not int or gid < 0:  # the common case skips the conversion
+        if type(gid) is not int or not 0 <= gid < GID_LIMIT:  # the common case skips it
             gid = as_gid(gid)
         neuron_target = unwrap(target)
         try:

@@ -68,7 +68,7 @@ def test_distribute_errors_name_rank_and_cause(pc):
 def test_as_gid():
     assert gids.as_gid(np.int32(4)) == 4
     assert gids.as_gid(3.0) == 3
-    with pytest.raises(GidError, match=r"^\[rank 0/1\] gid must be a non-negative integer, not -1"):
+    with pytest.raises(GidError, match=r"^\[rank 0/1\] gid must be an integer from 0 .* not -1$"):
         gids.as_gid(-1)
     with pytest.raises(GidError, match=r"^\[rank 0/1\] gid must be .* not 2.5"):
         gids.as_gid(2.5)
@@ -161,3 +161,14 @@ def test_duplicates_found_by_problems():
     assert found == [(gids.DUPLICATE, 1, (0, 2)), (gids.DUPLICATE, 3, (0, 1, 2)),
                      (gids.MISSING, 5, (0, 2))]  # fmt: skip
     assert gids._describe(found[1]) == "gid 3 is registered on ranks 0, 1, 2"
+
+
+def test_a_gid_beyond_neurons_int_is_refused_and_not_claimed(pc):
+    for call in (pc.set_gid2node, lambda gid: p.ParallelCon(p.IntFire1(), gid)):
+        with pytest.raises(gids.GidError, match=r"from 0 to 2\*\*31 - 1 .* not 2147483648"):
+            call(2**31)
+    with pytest.raises(gids.GidError, match="not 2147483648"):
+        pc.gid_connect(2**31, p.IntFire1())
+    assert 2**31 not in pc.network.registry.owned | pc.network.registry.wanted
+    pc.set_gid2node(2**31 - 1)  # the largest gid NEURON takes
+    assert pc.gid_exists(2**31 - 1)
