@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -159,25 +161,27 @@ class Spikes:
 
     def save(self, path: str | os.PathLike, population: str = "default") -> None:
         """Write ``.npz`` (``times``, ``gids``) or ``.h5`` in the SONATA spike layout:
-        ``/spikes/<population>/timestamps`` and ``node_ids``, sorted by time.
+        ``/spikes/<population>/timestamps`` and ``node_ids``, sorted by time. The file is
+        written under a temporary name and renamed when complete.
 
         Example::
 
             spikes.save("spikes.h5", population="ring")
         """
         path = os.fspath(path)
-        if path.endswith(".npz"):
-            np.savez(path, times=self.times, gids=self.gids)
-            return
-        if not path.endswith((".h5", ".hdf5")):
+        if not path.endswith((".npz", ".h5", ".hdf5")):
             raise ValueError(f"{rank_tag()} cannot save spikes to {path!r}: use a .npz or .h5 path")
-        h5py = _need("h5py", "hdf5", "save spikes to .h5")
-        with h5py.File(path, "w") as file:
-            group = file.create_group(f"spikes/{population}")
-            sorting = h5py.enum_dtype(SONATA_SORTING, basetype=np.uint8)
-            group.attrs.create("sorting", SONATA_SORTING["by_time"], dtype=sorting)
-            group.create_dataset("timestamps", data=self.times).attrs["units"] = "ms"
-            group.create_dataset("node_ids", data=self.gids.astype(np.uint64))
+        h5py = None if path.endswith(".npz") else _need("h5py", "hdf5", "save spikes to .h5")
+        with _written_whole(path) as partial:
+            if h5py is None:
+                np.savez(partial, times=self.times, gids=self.gids)
+            else:
+                with h5py.File(partial, "w") as file:
+                    group = file.create_group(f"spikes/{population}")
+                    sorting = h5py.enum_dtype(SONATA_SORTING, basetype=np.uint8)
+                    group.attrs.create("sorting", SONATA_SORTING["by_time"], dtype=sorting)
+                    group.create_dataset("timestamps", data=self.times).attrs["units"] = "ms"
+                    group.create_dataset("node_ids", data=self.gids.astype(np.uint64))
 
     @classmethod
     def load(cls, path: str | os.PathLike, population: str | None = None) -> Spikes:
@@ -221,6 +225,21 @@ class Spikes:
         ax.set_xlabel("time (ms)")
         ax.set_ylabel("gid")
         return ax
+
+
+@contextmanager
+def _written_whole(path: str) -> Iterator[str]:
+    """A temporary name beside ``path`` to write to, renamed to ``path`` only once the
+    block ends without error (removed otherwise): no file under the final name is ever
+    half written."""
+    head, extension = os.path.splitext(path)
+    partial = f"{head}.partial-{os.getpid()}{extension}"  # savez wants its extension
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
 
 
 def _need(module: str, extra: str, purpose: str) -> Any:

@@ -75,6 +75,26 @@ def test_h5_is_sonata(spikes, tmp_path):
         Spikes.load(path, population="other")
 
 
+@pytest.mark.parametrize("name", ["s.npz", "s.h5"])
+def test_save_leaves_no_partial_file_and_nothing_under_the_name_on_failure(
+    spikes, tmp_path, monkeypatch, name
+):
+    spikes.save(tmp_path / name)
+    assert sorted(f.name for f in tmp_path.iterdir()) == [name]
+    (tmp_path / name).unlink()
+
+    def fail_midway(*args, **kwargs):
+        with open(args[0], "wb") as partial:
+            partial.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", fail_midway)
+    monkeypatch.setattr(h5py, "File", fail_midway)
+    with pytest.raises(OSError, match="disk full"):
+        spikes.save(tmp_path / name)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unknown_suffix(spikes, tmp_path):
     with pytest.raises(ValueError, match=r"^\[rank 0/1\] cannot save spikes to .*s.csv"):
         spikes.save(tmp_path / "s.csv")
