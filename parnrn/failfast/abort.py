@@ -5,6 +5,8 @@ with ``runtime.on_start``). Without it, one
 failing rank leaves the others waiting forever: mpi4py's exit calls ``MPI_Finalize``,
 which waits for every rank. From ``install()`` on:
 
+- Standard output becomes line-buffered, so that when the job is aborted nothing a
+  healthy rank printed is lost with it.
 - An unhandled exception (``KeyboardInterrupt`` too) prints its traceback once, each line
   prefixed with ``[rank r/N]``, writes an error record (JSON) into ``PARNRN_ERROR_DIR``
   when that is set, and ends every rank with ``MPI_Abort`` and a non-zero status.
@@ -68,6 +70,14 @@ def install(runtime: Runtime) -> None:
             setattr(builtins, name, _Quitter(quitter))
     # atexit runs handlers last-registered first, all before mpi4py finalizes MPI.
     atexit.register(_at_exit)
+    # When the job is aborted, mpiexec kills the healthy ranks too: whatever sat in their
+    # block-buffered stdout (a pipe) would be lost. Each line goes out when printed.
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None:
+        try:
+            reconfigure(line_buffering=True)
+        except (ValueError, OSError):  # a closed or unusual stdout: keep it as it is
+            pass
     # NEURON finalizes MPI itself (workers leaving pc.runworker(), h.quit()) before Python's
     # atexit: MPI then calls the delete callbacks of MPI_COMM_SELF's attributes, first.
     MPI = runtime.MPI

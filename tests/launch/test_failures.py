@@ -62,6 +62,10 @@ ROWS = {
         "exits.py", "keyboard", 130, [FAILED + "unhandled KeyboardInterrupt"],
         record="KeyboardInterrupt", runner="python",
     ),
+    "healthy ranks' output kept": Row(
+        "exits.py", "output_then_raise", 1, [FAILED + "unhandled ValueError"],
+        every_rank=[r"rank {r} line 4\b"], env={"PYTHONUNBUFFERED": ""},
+    ),
     "sys.exit(3)": Row(
         "exits.py", "sys_exit", 3, [FAILED + r"(sys\.exit|SystemExit)\(3\)"], record="SystemExit",
     ),

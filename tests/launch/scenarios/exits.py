@@ -3,12 +3,20 @@
 import os
 import signal
 import sys
+import time
 
 from _scenario import failing_now, setup
 
 from parnrn.transport import broadcast
 
 rt, mode, bad = setup()
+if mode == "output_then_raise":  # printed, not flushed: a pipe to mpiexec buffers it
+    for line in range(5):
+        print(f"rank {rt.rank} line {line}")
+    if rt.rank == bad:
+        time.sleep(0.3)  # the others wait in the broadcast with their lines printed
+        failing_now()
+        raise ValueError(f"scenario failure on rank {rt.rank}")
 if rt.rank == bad:
     failing_now()
     if mode == "raise":
