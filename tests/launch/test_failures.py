@@ -66,6 +66,10 @@ ROWS = {
         "exits.py", "output_then_raise", 1, [FAILED + "unhandled ValueError"],
         every_rank=[r"rank {r} line 4\b"], env={"PYTHONUNBUFFERED": ""},
     ),
+    "Ctrl-C while waiting in a collective": Row(
+        "exits.py", "sigint_while_waiting", 130, [FAILED + "unhandled KeyboardInterrupt"],
+        runner="python",
+    ),
     "sys.exit(3)": Row(
         "exits.py", "sys_exit", 3, [FAILED + r"(sys\.exit|SystemExit)\(3\)"], record="SystemExit",
     ),

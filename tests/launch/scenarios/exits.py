@@ -3,6 +3,7 @@
 import os
 import signal
 import sys
+import threading
 import time
 
 from _scenario import failing_now, setup
@@ -17,7 +18,13 @@ if mode == "output_then_raise":  # printed, not flushed: a pipe to mpiexec buffe
         time.sleep(0.3)  # the others wait in the broadcast with their lines printed
         failing_now()
         raise ValueError(f"scenario failure on rank {rt.rank}")
-if rt.rank == bad:
+if mode == "sigint_while_waiting":  # Ctrl-C reaches a rank waiting for a late one
+    if rt.rank == bad:
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        failing_now(delay=0.5)
+    else:
+        time.sleep(30)  # late: the bad rank waits for it in the broadcast
+if rt.rank == bad and mode != "sigint_while_waiting":
     failing_now()
     if mode == "raise":
         raise ValueError(f"scenario failure on rank {rt.rank}")
