@@ -7,7 +7,8 @@ which waits for every rank. From ``install()`` on:
 
 - Standard output becomes line-buffered, so that when the job is aborted nothing a
   healthy rank printed is lost with it.
-- An unhandled exception (``KeyboardInterrupt`` too) prints its traceback once, each line
+- An unhandled exception (``KeyboardInterrupt`` too) runs the script's own
+  ``sys.excepthook`` if it set one before MPI started, then prints its traceback once, each line
   prefixed with ``[rank r/N]``, writes an error record (JSON) into ``PARNRN_ERROR_DIR``
   when that is set, and ends every rank with ``MPI_Abort`` and a non-zero status.
 - ``sys.exit(code)`` (or ``exit(code)``) with a non-zero code does the same at interpreter
@@ -50,6 +51,7 @@ _real_os_exit = os._exit
 _requested_exit: tuple[Any, str] | None = None
 _aborting = False
 _exit_agreed = False
+_users_excepthook: Any = None
 _pulse: liveness.Pulse | None = None
 _finalize_keyval: Any = None  # referenced for as long as MPI may call it
 
@@ -57,10 +59,12 @@ _finalize_keyval: Any = None  # referenced for as long as MPI may call it
 def install(runtime: Runtime) -> None:
     """Make any failure on this rank end the whole job (see the module docstring); does
     nothing with one rank."""
-    global _runtime, _pid
+    global _runtime, _pid, _users_excepthook
     if _runtime is not None or runtime.size == 1:
         return
     _runtime, _pid = runtime, os.getpid()
+    if sys.excepthook is not sys.__excepthook__:  # the script's own: it runs first
+        _users_excepthook = sys.excepthook
     sys.excepthook = _excepthook
     sys.exit = _sys_exit
     os._exit = _os_exit
@@ -179,8 +183,13 @@ def _is_consequence(exc: BaseException) -> bool:
 
 def _excepthook(exc_type: type, exc: BaseException, tb: Any) -> None:
     if os.getpid() != _pid:  # a forked child is not a rank
-        sys.__excepthook__(exc_type, exc, tb)
+        (_users_excepthook or sys.__excepthook__)(exc_type, exc, tb)
         return
+    if _users_excepthook is not None:
+        try:
+            _users_excepthook(exc_type, exc, tb)
+        except Exception as hook_error:  # the job must still end, and say why
+            sys.stderr.write(f"parnrn: the script's sys.excepthook failed: {hook_error!r}\n")
     fail(f"unhandled {exc_type.__name__}", exc.with_traceback(tb), exit_status(exc))
 
 

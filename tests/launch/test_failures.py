@@ -70,6 +70,11 @@ ROWS = {
         "exits.py", "sigint_while_waiting", 130, [FAILED + "unhandled KeyboardInterrupt"],
         runner="python",
     ),
+    "the script's own excepthook": Row(
+        "exits.py", "users_excepthook", 1,
+        [r"the script's hook saw ValueError", FAILED + "unhandled ValueError"],
+        record="ValueError", runner="python",
+    ),
     "sys.exit(3)": Row(
         "exits.py", "sys_exit", 3, [FAILED + r"(sys\.exit|SystemExit)\(3\)"], record="SystemExit",
     ),

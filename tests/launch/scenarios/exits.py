@@ -10,6 +10,12 @@ from _scenario import failing_now, setup
 
 from parnrn.transport import broadcast
 
+if sys.argv[1] == "users_excepthook":  # set before parnrn starts MPI, as scripts do
+
+    def report(kind, value, traceback):
+        print(f"the script's hook saw {kind.__name__}", flush=True)
+
+    sys.excepthook = report
 rt, mode, bad = setup()
 if mode == "output_then_raise":  # printed, not flushed: a pipe to mpiexec buffers it
     for line in range(5):
@@ -26,7 +32,7 @@ if mode == "sigint_while_waiting":  # Ctrl-C reaches a rank waiting for a late o
         time.sleep(30)  # late: the bad rank waits for it in the broadcast
 if rt.rank == bad and mode != "sigint_while_waiting":
     failing_now()
-    if mode == "raise":
+    if mode in ("raise", "users_excepthook"):
         raise ValueError(f"scenario failure on rank {rt.rank}")
     if mode == "keyboard":
         raise KeyboardInterrupt
