@@ -105,6 +105,7 @@ class _CommState:
 
     def __init__(self) -> None:
         self.seq = 0
+        self.waiting_in: str | None = None  # the agreement a thread of this rank waits in
         self.new_buffers()
 
     def new_buffers(self) -> None:
@@ -168,6 +169,12 @@ def agree(
     buffer that the next agreement on ``comm`` reuses.
     """
     state = _states.get(comm.handle) or _state(comm)
+    if state.waiting_in is not None:
+        raise ParallelError(
+            f"{rank_tag(comm.Get_rank(), comm.Get_size())} {op}: another thread of this rank "
+            f"waits in {state.waiting_in} on this communicator; call parnrn's collectives "
+            f"on one communicator from one thread at a time (or give each thread its own)"
+        )
     state.seq += 1
     seq = state.seq
     mine = state.mine_bytes
@@ -192,10 +199,14 @@ def agree(
     # Always the same non-blocking operation: MPI never matches a blocking collective with
     # a non-blocking one, and polling lets signals and the timeout act while waiting.
     request = comm.Iallreduce(state.mine, state.reduced, _max[0])
-    if wait is not None:
-        wait(request)
-    else:
-        _wait_or_time_out(comm, state, request, op, root, seq)
+    state.waiting_in = op
+    try:
+        if wait is not None:
+            wait(request)
+        else:
+            _wait_or_time_out(comm, state, request, op, root, seq)
+    finally:
+        state.waiting_in = None
     head = _HEAD.unpack_from(state.reduced)
     mismatch = head[0] != head[1] ^ _ALL
     misfit = head[4] != head[5] ^ _ALL
