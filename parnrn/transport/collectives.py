@@ -27,6 +27,7 @@ import numpy as np
 from .. import runtime
 from ..errors import (
     BroadcastError,
+    CollectiveMismatchError,
     ParallelError,
     RemoteRankError,
     TransportError,
@@ -504,11 +505,20 @@ class collective(ContextDecorator):
         comm = default_comm() if self.comm is None else self.comm
         if _size(comm) == 1 or (exc is not None and not isinstance(exc, Exception)):
             return False
+        if getattr(exc, "ended_block", False):  # an inner call already agreed for us
+            return False
         try:
-            guard.agree(comm, "collective", error=exc, error_class=RemoteRankError)
-        except RemoteRankError as remote:
-            if exc is None:
+            guard.agree(comm, guard.BLOCK_END, error=exc, error_class=RemoteRankError)
+        except (RemoteRankError, CollectiveMismatchError) as remote:
+            inner = isinstance(remote, CollectiveMismatchError) and exc is not None
+            if exc is None or (inner and not _others_inside_the_block(remote)):
                 raise
             if hasattr(exc, "add_note"):
                 exc.add_note(str(remote))
         return False
+
+
+def _others_inside_the_block(mismatch: CollectiveMismatchError) -> bool:
+    """Whether some ranks wait in a call inside the block: they learn there that this rank
+    failed, and leave the block without agreeing again (``guard`` marks their error)."""
+    return any(op != guard.BLOCK_END for op, *_ in mismatch.where.values())

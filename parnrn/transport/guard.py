@@ -44,6 +44,7 @@ from ..errors import (
     CollectiveMismatchError,
     CollectiveTimeoutError,
     ParallelError,
+    RemoteRankError,
     describe_failures,
     error_record,
 )
@@ -55,6 +56,8 @@ WORDS = 32
 # digest and complement, the value any rank may raise, the root's blob length, buffer count
 # and inline length; then the inline bytes.
 _HEAD = struct.Struct("<10Q")
+# The agreement at the end of a ``collective()`` block.
+BLOCK_END = "collective"
 INLINE_CAPACITY = WORDS * 8 - _HEAD.size
 _ALL = 2**64 - 1
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -247,6 +250,18 @@ def _raise_for_everyone(
     tag = rank_tag(comm.Get_rank(), comm.Get_size())
     if mismatch:
         where = {rank: (name, r, s, at) for rank, (name, r, s, at, *_) in enumerate(everyone)}
+        left_block = [r for r, (name, *_) in where.items() if name == BLOCK_END]
+        if failures and left_block and op != BLOCK_END:
+            # Ranks failed inside a collective() block before reaching this call, and wait
+            # at the block's end: this call is abandoned, and so is the block's end here.
+            remote = RemoteRankError(
+                f"{tag} {op} at {site or call_site()} abandoned: rank(s) "
+                f"{', '.join(map(str, left_block))} failed inside the collective() block "
+                f"around it: {describe_failures(failures)}",
+                failures,
+            )
+            remote.ended_block = True
+            raise remote
         text = "; ".join(
             f"rank {rank} in {name}(root={r}) #{s} at {at}"
             for rank, (name, r, s, at) in where.items()

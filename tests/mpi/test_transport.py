@@ -428,3 +428,19 @@ def test_a_second_thread_in_a_collective_on_the_same_communicator_is_refused():
         time.sleep(0.6)
         transport.barrier(comm)  # completes rank 0's thread's barrier
     assert transport.allgather(rank, comm) == list(range(size))  # still in step
+
+
+def test_a_failure_before_an_inner_call_of_a_collective_block_leaves_the_ranks_in_step():
+    with pytest.raises((ZeroDivisionError, RemoteRankError)) as info:
+        with transport.collective():
+            if rank == last:
+                raise ZeroDivisionError("before the broadcast the others are already in")
+            transport.broadcast("inner")
+    if rank == last:
+        assert info.type is ZeroDivisionError
+    else:
+        assert info.type is RemoteRankError
+        assert f"rank {last}: ZeroDivisionError: before the broadcast" in str(info.value)
+        assert "abandoned" in str(info.value)
+    assert transport.allgather(rank) == list(range(size))  # still in step
+    assert transport.broadcast("after", root=last) == "after"
