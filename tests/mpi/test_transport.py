@@ -444,3 +444,59 @@ def test_a_failure_before_an_inner_call_of_a_collective_block_leaves_the_ranks_i
         assert "abandoned" in str(info.value)
     assert transport.allgather(rank) == list(range(size))  # still in step
     assert transport.broadcast("after", root=last) == "after"
+
+
+@pytest.mark.parametrize("bad_root", [None, "0", 0.0])
+def test_a_root_that_is_not_an_int_on_one_rank_is_an_error_on_every_rank(bad_root):
+    with pytest.raises((BroadcastError, CollectiveMismatchError)) as info:
+        transport.broadcast("x", root=bad_root if rank == last else 0)
+    assert str(info.value).startswith(f"[rank {rank}/{size}]")
+    assert f"rank {last}" in str(info.value)
+    assert transport.allgather(rank) == list(range(size))  # still in step
+
+
+def test_a_user_function_failing_on_one_rank_fails_allreduce_on_every_rank():
+    def concatenate(a, b):
+        if last in b:  # fails on the one rank that combines the last rank's value
+            raise ArithmeticError(f"cannot combine on rank {rank}")
+        return a + b
+
+    with pytest.raises(TransportError, match=r"allreduce failed on rank \d+: ArithmeticError"):
+        transport.allreduce([rank], concatenate)
+    assert transport.allreduce([rank], lambda a, b: a + b) == list(range(size))
+
+
+class StrRaises(Exception):
+    def __str__(self):
+        raise RuntimeError("no text")
+
+
+class PicklingRaises:
+    def __reduce__(self):
+        raise StrRaises()
+
+
+def test_an_exception_whose_str_raises_while_pickling_is_reported_everywhere():
+    with pytest.raises(BroadcastError, match=r"rank 0 \(root\): StrRaises: <StrRaises whose"):
+        transport.broadcast(PicklingRaises() if rank == 0 else None)
+    assert transport.allgather(rank) == list(range(size))
+
+
+def test_builtin_data_that_fails_to_load_raises_there_never_a_value(monkeypatch):
+    from parnrn.transport import collectives
+
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("simulated: the receiver is short of memory")
+
+    if rank == last:
+        monkeypatch.setattr(collectives, "loads", out_of_memory)
+    if rank == last:
+        with pytest.raises(BroadcastError, match=rf"rank {last}: MemoryError: simulated"):
+            transport.broadcast({"plain": [1, 2, 3]})
+        with pytest.raises(TransportError, match=rf"rank {last}: MemoryError: simulated"):
+            transport.gather({"plain": rank}, root=last)
+    else:
+        assert transport.broadcast({"plain": [1, 2, 3]}) == {"plain": [1, 2, 3]}
+        assert transport.gather({"plain": rank}, root=last) is None
+    monkeypatch.undo()
+    assert transport.allgather(rank) == list(range(size))
