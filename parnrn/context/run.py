@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .. import transport
+from .. import failfast, transport
 from ..errors import GidError
 from ..failfast.watchdog import watchdog
+from ..hocerror import hoc_error, is_hoc_error
 from ..log import logger
 from ..ranks import known_rank_size, rank_tag
 from ..settings import settings
@@ -45,21 +46,37 @@ def run(
 ) -> None:
     """Run (or continue) the simulation to ``tstop`` ms on every rank. Collective.
 
-    Ranks that disagree on the run (``tstop`` or ``dt`` read on one rank only, say) would
+    An exception out of ``finitialize`` or ``psolve`` on one rank (a hoc error, a Python
+    callback failing) ends the whole job, naming the rank: the other ranks may be waiting
+    inside NEURON for this one, where no exception can reach them. Ranks that disagree on
+    the run (``tstop`` or ``dt`` read on one rank only, say) would
     wait for each other inside NEURON forever: they raise ``ParallelError`` first, every
     rank naming the values that differ."""
     if comm is not None and comm.Get_size() > 1:
         first = "" if network.initialized else f" v_init={v_init!r} (first run)"
         transport.same_on_every_rank(f"tstop={tstop!r} dt={h.dt!r}{first}", "run", comm)
     with _collection_paused(collect_first=not network.initialized):
-        prepare(network, h, pc, comm, strict)
-        if not network.initialized:
-            finitialize(network, h, v_init)
-        if progress:
-            _psolve_with_progress(network, h, pc, tstop)
-        else:
-            with watchdog("psolve"):
-                pc.psolve(tstop)
+        prepare(network, h, pc, comm, strict)  # raises the same on every rank
+        try:
+            if not network.initialized:
+                finitialize(network, h, v_init)
+            if progress:
+                _psolve_with_progress(network, h, pc, tstop)
+            else:
+                with watchdog("psolve"):
+                    pc.psolve(tstop)
+        except Exception as exc:
+            error = exc
+            if is_hoc_error(exc):
+                error = hoc_error(f"run({tstop})", exc)
+                error.__cause__ = exc
+            if comm is not None and comm.Get_size() > 1:
+                # The other ranks may be inside NEURON, where nothing can reach them.
+                reason = f"{type(error).__name__} escaped p.parallel.run on this rank"
+                failfast.fail(f"{reason} (the others may wait in NEURON's psolve)", error)
+            if error is exc:
+                raise
+            raise error from exc
 
 
 @contextmanager
@@ -106,11 +123,13 @@ def prepare(network: Network, h: Any, pc: Any, comm: Any, strict: bool | None = 
 
 
 def finitialize(network: Network, h: Any, v_init: float | None = None) -> None:
-    """``h.finitialize(v_init)`` (NEURON's default without one), and remember it."""
-    if v_init is None:
-        h.finitialize()
-    else:
-        h.finitialize(v_init)
+    """``h.finitialize(v_init)`` (NEURON's default without one), and remember it.
+    Watched like psolve: NEURON initializes the spike exchange, a collective."""
+    with watchdog("finitialize"):
+        if v_init is None:
+            h.finitialize()
+        else:
+            h.finitialize(v_init)
     network.initialized = True
 
 

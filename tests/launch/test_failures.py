@@ -144,8 +144,8 @@ ROWS = {
     ),
     "exception in psolve event": Row(
         "nrn_errors.py", "psolve_event", 1,
-        [FAILED + "unhandled HocError", r"NEURON error in run\(10\)",
-         r"ValueError: event callback failed on rank {bad}"],
+        [FAILED + r"HocError escaped p\.parallel\.run on this rank",
+         r"NEURON error in run\(10\)", r"ValueError: event callback failed on rank {bad}"],
         record="HocError",
     ),
     "ranks disagree on the run": Row(
@@ -155,6 +155,12 @@ ROWS = {
                     r"run is tstop=(50|100)(\.0)? dt=0.025 v_init=None \(first run\), rank 0's "
                     r"tstop=(50|100)"],
         runner="python",
+    ),
+    "exception out of the run, caught": Row(
+        "nrn_errors.py", "psolve_event_caught", 1,
+        [FAILED + r"HocError escaped p\.parallel\.run on this rank",
+         r"ValueError: event callback failed on rank {bad}"],
+        record="HocError",
     ),
     "stuck in psolve (watchdog)": Row(
         "nrn_errors.py", "psolve_stuck", None,

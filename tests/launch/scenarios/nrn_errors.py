@@ -35,7 +35,7 @@ elif mode == "barrier_stuck":
     failing_now(delay=1.0)
     with watchdog("pc.barrier"):
         pc.barrier()
-elif mode in ("psolve_event", "psolve_stuck"):
+elif mode in ("psolve_event", "psolve_stuck", "psolve_event_caught"):
     from parnrn import p
 
     if mode == "psolve_stuck":
@@ -54,7 +54,13 @@ elif mode in ("psolve_event", "psolve_stuck"):
         raise ValueError(f"event callback failed on rank {rt.rank}")
 
     handler = p.FInitializeHandler(lambda: p.CVode().event(2.0, callback))
-    p.parallel.run(10)
+    try:
+        p.parallel.run(10)
+    except Exception as exc:
+        if mode != "psolve_event_caught":
+            raise
+        print(f"rank {rt.rank} caught {type(exc).__name__} and goes on", flush=True)
+        p.parallel.barrier()
 elif mode == "run_mismatch":  # tstop read on one rank only
     from parnrn import p
 
