@@ -148,6 +148,11 @@ ROWS = {
          r"NEURON error in run\(10\)", r"ValueError: event callback failed on rank {bad}"],
         record="HocError",
     ),
+    "h.quit() on one rank": Row(
+        "nrn_errors.py", "quit_one_rank", 1,
+        [FAILED + r"reached MPI_Finalize called by NEURON .* while other ranks had not",
+         r"rank {bad} in exit"],
+    ),
     "ranks disagree on the run": Row(
         "nrn_errors.py", "run_mismatch", 1,
         [r"parnrn: rank \d+ failed: unhandled ParallelError"],

@@ -61,6 +61,13 @@ elif mode in ("psolve_event", "psolve_stuck", "psolve_event_caught"):
             raise
         print(f"rank {rt.rank} caught {type(exc).__name__} and goes on", flush=True)
         p.parallel.barrier()
+elif mode == "quit_one_rank":  # NEURON's MPI_Finalize on one rank, the others in a broadcast
+    from parnrn import transport
+
+    if rt.rank == bad:
+        failing_now()
+        h.quit()
+    transport.broadcast("payload")
 elif mode == "run_mismatch":  # tstop read on one rank only
     from parnrn import p
 
