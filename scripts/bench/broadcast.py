@@ -9,6 +9,20 @@ and the peak RSS growth of a 100 MB parnrn broadcast on root and on a receiver.
 returns a new array must do: it shows what first-touching fresh memory costs.
 "parnrn in place" is ``broadcast_into`` of an array every rank preallocated.
 nrn-patch is timed once per payload, and skipped after a payload exceeds its cut-off.
+
+Where the time goes (2 ranks, this machine, measured piece by piece, 2026-11-25):
+
+- small dict, 6.1-6.5 us against comm.bcast's 3.4-3.9 us: the agreement 4.1-4.4 us (a
+  polled Iallreduce of 256 bytes costs 1.9 us by itself, the same as the Allgather of
+  headers it replaced at 2 ranks; about 1.7 us is Python: packing the words, the
+  fingerprint, the wait loop, decoding), dumps on the root 0.9 us, loads on the receiver
+  0.7 us, the call itself about 0.5 us. The small dict rides inside the agreement: no
+  second message. Closing the gap means the agreement in C.
+- 1 MB array, 119-123 us against a Bcast into a new buffer's 84-87 us: dumps on the root
+  6.8 us, the agreement about 5 us, then on the receiver the aligned arena 2.4 us and
+  loads (the array rebuilt on its buffer) 4.0 us; the rest varies with first-touching the
+  new memory. A descriptor of dtype and shape in place of pickling bare arrays would save
+  about 10 us of the 35.
 """
 
 from __future__ import annotations
