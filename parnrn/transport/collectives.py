@@ -223,10 +223,7 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
         buffers = _receive_buffers(lengths)
         _bcast_buffers(comm, buffers, root)
         result, error = _try_load(stream, buffers)
-    if agreed.confirm:
-        guard.confirm(comm, "broadcast", error, BroadcastError, root)
-    elif error is not None:
-        raise _local_load_error(comm, "broadcast", error, BroadcastError)
+    _settle(comm, "broadcast", agreed, error, BroadcastError, root)
     return result
 
 
@@ -272,6 +269,45 @@ def _sizes_of(blob: Any, payload: Payload | None) -> np.ndarray:
 
 def _displacements(counts: list[int]) -> list[int]:
     return [0, *itertools.accumulate(counts[:-1])]
+
+
+def _settle(
+    comm: Any, op: str, agreed: Any, error: Any, error_class: type[ParallelError], root: int = -1
+) -> None:
+    """After loading: when the payload needs it, every rank learns whether any rank failed
+    to load; otherwise a rank that failed (builtin data, out of memory) raises alone."""
+    if agreed.confirm:
+        guard.confirm(comm, op, error, error_class, root)
+    elif error is not None:
+        raise _local_load_error(comm, op, error, error_class)
+
+
+def _load_every_rank(
+    comm: Any,
+    obj: Any,
+    received: Any,
+    counts: list[int],
+    sizes: np.ndarray,
+    receive: Any,
+    own: Any = None,
+) -> tuple[list[Any], BaseException | None]:
+    """Every rank's object in rank order, from the blobs in ``received`` (``counts`` bytes
+    each) and the buffers ``receive`` brings; this rank's own is ``obj`` (``own()`` runs
+    at its turn). Returns them and the first failure to load."""
+    result, error = [], None
+    view, start = memoryview(received), 0
+    for source, count in enumerate(counts):
+        if source == comm.Get_rank():
+            if own is not None:
+                own()
+            result.append(obj)
+        else:
+            blob = view[start : start + count]
+            item, failure = _load_from(comm, source, blob, int(sizes[source, 1]), receive)
+            error = error or failure
+            result.append(item)
+        start += count
+    return result, error
 
 
 def _load_from(comm: Any, source: int, blob: Any, nbufs: int, receive: Any) -> tuple:
@@ -326,20 +362,8 @@ def gather(obj: Any, root: int = 0, comm: Any = None) -> list[Any] | None:
         for tag, buffer in enumerate(buffers):
             _recv_bytes(comm, buffer, source, tag)
 
-    result, error = [], None
-    view = memoryview(received)
-    for source, (start, count) in enumerate(zip(displs, counts)):
-        if source == rank:
-            result.append(obj)
-            continue
-        blob_of = view[start : start + count]
-        item, failure = _load_from(comm, source, blob_of, int(sizes[source, 1]), receive)
-        error = error or failure
-        result.append(item)
-    if agreed.confirm:
-        guard.confirm(comm, "gather", error, TransportError)
-    elif error is not None:
-        raise _local_load_error(comm, "gather", error, TransportError)
+    result, error = _load_every_rank(comm, obj, received, counts, sizes, receive)
+    _settle(comm, "gather", agreed, error, TransportError)
     return result
 
 
@@ -374,21 +398,11 @@ def allgather(obj: Any, comm: Any = None) -> list[Any]:
     def receive(buffers: list[Any], source: int) -> None:
         _bcast_buffers(comm, buffers, source)
 
-    result, error = [], None
-    view = memoryview(received)
-    for source, (start, count) in enumerate(zip(displs, counts)):
-        if source == rank:
-            _bcast_buffers(comm, payload.buffers, rank)
-            result.append(obj)
-            continue
-        blob_of = view[start : start + count]
-        item, failure = _load_from(comm, source, blob_of, int(sizes[source, 1]), receive)
-        error = error or failure
-        result.append(item)
-    if agreed.confirm:
-        guard.confirm(comm, "allgather", error, TransportError)
-    elif error is not None:
-        raise _local_load_error(comm, "allgather", error, TransportError)
+    def own() -> None:
+        _bcast_buffers(comm, payload.buffers, rank)
+
+    result, error = _load_every_rank(comm, obj, received, counts, sizes, receive, own)
+    _settle(comm, "allgather", agreed, error, TransportError)
     return result
 
 
@@ -449,10 +463,7 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
                 _recv_bytes(comm, buffer, source, tag)
 
         result, error = _load_from(comm, root, blob, int(shape[1]), receive)
-    if agreed.confirm:
-        guard.confirm(comm, "scatter", error, TransportError)
-    elif error is not None:
-        raise _local_load_error(comm, "scatter", error, TransportError)
+    _settle(comm, "scatter", agreed, error, TransportError)
     return result
 
 
