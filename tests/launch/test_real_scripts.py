@@ -196,7 +196,8 @@ def test_hoc_error_is_reported_by_parnrn(form):
     parnrn the job still ends with a non-zero status, through parnrn's failure report
     naming rank 0."""
     raw = launch("hoc_error.py", 2, "raw")
-    assert raw.returncode != 0 and "MPI_Abort(MPI_COMM_WORLD, -1)" in raw.output
+    # Raw NEURON's MPI_Abort(-1) races its own output: only the failure is certain.
+    assert raw.returncode != 0 and "RESULT" not in raw.stdout
     done = launch("hoc_error.py", 2, form)
     assert done.returncode != 0, describe(done)
     assert "parnrn: rank 0 failed" in done.output, describe(done)
@@ -259,7 +260,8 @@ def test_a_task_that_raises_on_a_worker_ends_the_job_named(form):
     """Raw NEURON answers with MPI_Abort(-1) from the worker; with parnrn the job ends with
     parnrn's report: the worker's rank and the task's traceback."""
     raw = launch("bulletin_task_error.py", 3, "raw")
-    assert raw.returncode != 0 and "MPI_Abort(MPI_COMM_WORLD, -1)" in raw.output
+    # Raw NEURON's MPI_Abort(-1) races its own output: only the failure is certain.
+    assert raw.returncode != 0 and "no task failed" not in raw.stdout
     done = launch("bulletin_task_error.py", 3, form)
     assert done.returncode != 0, describe(done)
     failed = re.search(
