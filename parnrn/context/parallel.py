@@ -524,6 +524,17 @@ class ParallelContext:
             return value
         return transport.allreduce(value, op, self.comm)
 
+    def allreduce_into(self, array: np.ndarray, op: str = "sum") -> np.ndarray:
+        """Combine ``array`` across ranks in place, at raw MPI speed (see
+        ``parnrn.transport.allreduce_into``). Collective.
+
+        Example::
+
+            counts = np.zeros(ncell)
+            p.parallel.allreduce_into(counts)
+        """
+        return transport.allreduce_into(array, op, self.comm)
+
     def barrier(self) -> None:
         """Wait for every rank (guarded against mismatches and timeouts).
 

@@ -22,12 +22,13 @@ from .collectives import (
     same_on_every_rank,
     scatter,
 )
-from .reduce import allreduce
+from .reduce import allreduce, allreduce_into
 
 __all__ = [
     "allgather",
     "alltoall_arrays",
     "allreduce",
+    "allreduce_into",
     "barrier",
     "broadcast",
     "broadcast_into",

@@ -31,6 +31,7 @@ rank = comm.Get_rank()
 SMALL = {"name": "ring", "ncell": 100, "tstop": 250.0, "seed": 12345}
 MB_ARRAY = np.arange(1 << 17, dtype=np.float64)
 MB_RESULT = np.empty_like(MB_ARRAY)
+MB_INTO = MB_ARRAY.copy()  # allreduce_into sums in place: the values grow, the cost does not
 
 
 def operations() -> dict[str, tuple]:
@@ -48,6 +49,10 @@ def operations() -> dict[str, tuple]:
         ),
         "allreduce (1 MB float64)": (
             lambda: transport.allreduce(MB_ARRAY, "sum", comm),
+            lambda: comm.Allreduce(MB_ARRAY, MB_RESULT),
+        ),
+        "allreduce_into (1 MB float64)": (
+            lambda: transport.allreduce_into(MB_INTO, "sum", comm),
             lambda: comm.Allreduce(MB_ARRAY, MB_RESULT),
         ),
         # The same, against Allreduce into a new array, as any allreduce that returns one

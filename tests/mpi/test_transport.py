@@ -500,3 +500,21 @@ def test_builtin_data_that_fails_to_load_raises_there_never_a_value(monkeypatch)
         assert transport.gather({"plain": rank}, root=last) is None
     monkeypatch.undo()
     assert transport.allgather(rank) == list(range(size))
+
+
+@pytest.mark.parametrize("op, combine", [("sum", np.sum), ("max", np.max), ("min", np.min)])
+def test_allreduce_into_combines_in_place(comm, op, combine):
+    rank, size, _ = shape(comm)
+    array = np.arange(6, dtype=np.float64).reshape(2, 3) * (rank + 1)
+    assert transport.allreduce_into(array, op, comm) is array
+    every = np.stack([np.arange(6.0).reshape(2, 3) * (r + 1) for r in range(size)])
+    np.testing.assert_array_equal(array, combine(every, axis=0))
+
+
+def test_allreduce_into_with_an_unfit_array_on_one_rank_fails_everywhere():
+    array = np.zeros(11 if rank == last else 10)
+    with pytest.raises(TransportError, match=rf"failed on rank {last}: ValueError: its array is"):
+        transport.allreduce_into(array)
+    with pytest.raises(TransportError, match=r"allreduce_into takes sum, prod"):
+        transport.allreduce_into(np.zeros(3), "land" if rank == 0 else "sum")
+    assert transport.allgather(rank) == list(range(size))
