@@ -83,7 +83,6 @@ class ParallelContext:
         self._hoc_gid_connect = self._pc.gid_connect
         self._hoc_set_gid2node = self._pc.set_gid2node
         self._hoc_cell = self._pc.cell
-        self.network = Network()
 
     def __getattr__(self, name: str) -> Any:
         # NEURON's own methods, with hoc errors as HocError; cached on the instance.

@@ -49,9 +49,9 @@ def run(
     An exception out of ``finitialize`` or ``psolve`` on one rank (a hoc error, a Python
     callback failing) ends the whole job, naming the rank: the other ranks may be waiting
     inside NEURON for this one, where no exception can reach them. Ranks that disagree on
-    the run (``tstop`` or ``dt`` read on one rank only, say) would
-    wait for each other inside NEURON forever: they raise ``ParallelError`` first, every
-    rank naming the values that differ."""
+    the run (``tstop`` or ``dt`` read on one rank only, say) would wait for each other
+    inside NEURON forever: they raise ``ParallelError`` first, every rank naming the
+    values that differ."""
     if comm is not None and comm.Get_size() > 1:
         first = "" if network.initialized else f" v_init={v_init!r} (first run)"
         transport.same_on_every_rank(f"tstop={tstop!r} dt={h.dt!r}{first}", "run", comm)

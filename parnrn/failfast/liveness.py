@@ -25,6 +25,7 @@ _PING, _PONG = 7101, 7102
 _WORKING, _AT_EXIT = 0, 1
 # How long a ping waits for its answers: a working rank's pulse answers within ~0.1 s.
 _ANSWER_GRACE = 2.0
+_unanswered: list[Any] = []  # pings to stuck ranks, never received: kept referenced
 
 
 class StuckRanks(Exception):
@@ -111,6 +112,3 @@ def _silent_ranks(request: Any, MPI: Any, control: Any) -> list[int]:
             time.sleep(0.005)
     _unanswered.extend(sent)  # a stuck rank never receives its ping: keep the requests
     return [r for r in others if r not in answered]
-
-
-_unanswered: list[Any] = []

@@ -60,10 +60,11 @@ def gather_arrays(
     mine, error = _as_1d(arrays)
     if root is not None:
         error = error or _root_error(root, size)
+    agreed_root = -1 if root is None else root  # -1: every rank receives
     if size == 1:
-        _serial_check(name, error, TransportError, -1 if root is None else root)
+        _serial_check(name, error, TransportError, agreed_root)
         return [a.copy() for a in mine]
-    _agree(comm, name, -1 if root is None else root, mine, error)
+    _agree(comm, name, agreed_root, mine, error)
     receives = root is None or comm.Get_rank() == root
     mine_counts = np.array([a.size for a in mine], dtype=np.int64)
     counts = np.empty((comm.Get_size(), len(mine)), dtype=np.int64) if receives else None

@@ -109,6 +109,7 @@ class _CommState:
     def __init__(self) -> None:
         self.seq = 0
         self.waiting_in: str | None = None  # the agreement a thread of this rank waits in
+        self.max = runtime.start().MPI.MAX  # a communicator exists: MPI has started
         self.new_buffers()
 
     def new_buffers(self) -> None:
@@ -140,9 +141,6 @@ def _fingerprint(op: str, root: Any, seq: int) -> int:
     return base | (seq & 0xFFFFFFFF)
 
 
-_max: list[Any] = []  # MPI.MAX, looked up once (the runtime starts MPI)
-
-
 def agree(
     comm: Any,
     op: str,
@@ -167,11 +165,11 @@ def agree(
     asks for a trailing ``confirm`` on every rank; ``value`` is a word of which every rank
     learns the largest; ``site`` names this call in error messages (default: the first
     caller outside parnrn); with ``layout_must_match=False`` differing layouts are only
-    reported (``Agreement.same_layout``); ``wait``, when given, completes the request instead of the
-    configured timeout (the exit agreement waits by its own rules). The result lives in a
-    buffer that the next agreement on ``comm`` reuses.
+    reported (``Agreement.same_layout``); ``wait``, when given, completes the request
+    instead of the configured timeout (the exit agreement waits by its own rules). The
+    result lives in a buffer that the next agreement on ``comm`` reuses.
     """
-    state = _states.get(comm.handle) or _state(comm)
+    state = _state(comm)
     if state.waiting_in is not None:
         raise ParallelError(
             f"{rank_tag(comm.Get_rank(), comm.Get_size())} {op}: another thread of this rank "
@@ -197,11 +195,9 @@ def agree(
     if inline_len:
         mine[_HEAD.size : _HEAD.size + inline_len] = blob
     state.dirty = inline_len
-    if not _max:
-        _max.append(runtime.start().MPI.MAX)
     # Always the same non-blocking operation: MPI never matches a blocking collective with
     # a non-blocking one, and polling lets signals and the timeout act while waiting.
-    request = comm.Iallreduce(state.mine, state.reduced, _max[0])
+    request = comm.Iallreduce(state.mine, state.reduced, state.max)
     state.waiting_in = op
     try:
         if wait is not None:

@@ -57,6 +57,7 @@ _MPI_OPS = {
 # Python ints this small cannot overflow int64 in a sum over any number of ranks MPI allows.
 _SMALL_INT = 2**31
 _INT, _FLOAT = 1, 2  # the agreed "value": a float on any rank makes the sum a float
+_TREE_TAG = 7201  # the tree's point-to-point messages, apart from the user's
 
 
 def _mpi_layout(value: Any, op: str) -> tuple[str, int] | None:
@@ -233,6 +234,3 @@ def _receive_value(comm: Any, source: int, rank: int) -> Any:
         return loads(stream, buffers)
     except Exception as exc:
         return _Failed({rank: error_record(exc)})
-
-
-_TREE_TAG = 7201
