@@ -14,6 +14,8 @@ which waits for every rank. From ``install()`` on:
 - ``sys.exit(code)`` (or ``exit(code)``) with a non-zero code does the same at interpreter
   exit. The interpreter never shows ``SystemExit`` to ``sys.excepthook``, so these are
   wrapped to remember the code; ``python -m parnrn`` catches every exit exactly instead.
+- A fatal signal (segfault) prints this rank and the Python stack of each thread
+  (``crash``).
 - At normal exit, and on ``os._exit(0)``, the ranks agree that everyone is ending, with a
   parnrn collective named ``exit``. A rank that ends while the others wait in a parnrn
   collective makes every rank fail with a ``CollectiveMismatchError`` naming it; with a
@@ -34,7 +36,7 @@ from ..errors import CollectiveMismatchError, ParallelError, error_record
 from ..ranks import rank_tag
 from ..runtime import Runtime
 from ..transport import guard
-from . import liveness
+from . import crash, liveness
 from .records import write_record
 
 SIGINT_STATUS = 130  # 128 + SIGINT, as shells and mpi4py report an interrupted program
@@ -89,6 +91,7 @@ def install(runtime: Runtime) -> None:
     _finalize_keyval = MPI.Comm.Create_keyval(delete_fn=_at_mpi_finalize)
     MPI.COMM_SELF.Set_attr(_finalize_keyval, True)
     _pulse = liveness.start(MPI, runtime.control)
+    crash.install(runtime.rank, runtime.size)
 
 
 def installed() -> bool:

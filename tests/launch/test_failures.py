@@ -94,6 +94,11 @@ ROWS = {
     "SIGKILL": Row(
         "exits.py", "sigkill", None, [r"Killed \(signal 9\)"], runner="python", rank_status=9,
     ),
+    "segfault": Row(
+        "exits.py", "segfault", None,
+        [r"\[rank {bad}/{n}\] crashed: the Python stack of each of its threads follows",
+         r"File \".*exits\.py\", line \d+ in <module>"],
+    ),
     "unpicklable broadcast": Row(
         "transport_errors.py", "broadcast_unpicklable", 1,
         [FAILED + "unhandled BroadcastError"],

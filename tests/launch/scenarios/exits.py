@@ -1,5 +1,6 @@
 """One rank ends the program in some way while the others enter a parnrn broadcast."""
 
+import ctypes
 import os
 import signal
 import sys
@@ -44,6 +45,8 @@ if rt.rank == bad and mode != "sigint_while_waiting":
         sys.exit(0)
     if mode == "os_exit_zero":
         os._exit(0)
+    if mode == "segfault":  # as NEURON or a C extension crashing
+        ctypes.string_at(0)
     if mode == "sigkill":
         os.kill(os.getpid(), signal.SIGKILL)
 broadcast("payload")
