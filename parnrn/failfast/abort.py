@@ -51,6 +51,7 @@ _pid = 0
 _real_sys_exit = sys.exit
 _real_os_exit = os._exit
 _requested_exit: tuple[Any, str] | None = None
+_end_known = False  # the runner saw how the program ended: no uncaught SystemExit is hidden
 _aborting = False
 _exit_agreed = False
 _users_excepthook: Any = None
@@ -114,12 +115,13 @@ def ended(exc: BaseException | None) -> None:
     """Report how the program ended, exactly: ``exc`` is what escaped it (None when it
     ran to its end). Aborts the job on failure; returns when the exit is a clean one,
     leaving the exit agreement to interpreter exit."""
-    global _requested_exit
-    _requested_exit = None
+    global _requested_exit, _end_known
+    _requested_exit, _end_known = None, True
     if exc is None or not installed():
         return
     status = exit_status(exc)
     if status == 0:
+        _requested_exit = (exc.code, "")  # SystemExit(0) or SystemExit(None)
         return
     if isinstance(exc, SystemExit):
         reason = f"SystemExit({exc.code!r})"
@@ -245,7 +247,17 @@ def _at_exit() -> None:
         code = exit_status(SystemExit(status))
         if code:
             abort(f"sys.exit({status!r})", stack, code, SystemExit(status))
-    _agree_on_exit("the end of the program", "")
+        _agree_on_exit(f"sys.exit({status!r})", stack)
+    elif _end_known:
+        _agree_on_exit("the end of the program", "")
+    else:
+        # An uncaught `raise SystemExit(code)` ends here too, its code already discarded by
+        # the interpreter: plain `python` gives no way to tell it from the script's end.
+        _agree_on_exit(
+            "the end of the program (or an uncaught SystemExit, whose status only "
+            "`python -m parnrn` can report)",
+            "",
+        )
 
 
 def _at_mpi_finalize(comm: Any, keyval: Any, value: Any) -> None:

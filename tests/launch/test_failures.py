@@ -82,10 +82,15 @@ ROWS = {
         "exits.py", "raise_system_exit", 4, [FAILED + r"SystemExit\(4\)"], runner="runner",
         record="SystemExit",
     ),
+    "raise SystemExit(4) under plain python": Row(
+        "exits.py", "raise_system_exit", 1,
+        [FAILED + r"reached the end of the program \(or an uncaught SystemExit, whose status "
+         r"only `python -m parnrn` can report\) while other ranks had not"],
+        runner="python",
+    ),
     "sys.exit(0) early": Row(
         "exits.py", "exit_zero", 1,
-        [FAILED + "reached the end of the program while other ranks had not",
-         r"rank {bad} in exit"],
+        [FAILED + r"reached sys\.exit\(0\) while other ranks had not", r"rank {bad} in exit"],
     ),
     "os._exit(0)": Row(
         "exits.py", "os_exit_zero", 1,
