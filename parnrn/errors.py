@@ -205,3 +205,15 @@ class CollectiveTimeoutError(ParallelError):
     def __init__(self, message: str, missing: list[int] | None = None):
         super().__init__(message)
         self.missing: list[int] = list(missing or [])
+
+
+class RankLostError(BaseException):
+    """This rank can no longer take part in a collective the other ranks are inside (it
+    could not even allocate the memory to receive and drop its share), so they would wait
+    for it forever. Not an ``Exception``: ``except Exception`` lets it through, and
+    uncaught it ends the whole job naming the rank and the cause.
+
+    Example::
+
+        gather(huge_list)   # the root cannot allocate the receive buffer: the job ends
+    """

@@ -29,6 +29,7 @@ from ..errors import (
     BroadcastError,
     CollectiveMismatchError,
     ParallelError,
+    RankLostError,
     RemoteRankError,
     TransportError,
     describe_failures,
@@ -38,7 +39,10 @@ from ..ranks import rank_tag
 from . import guard
 from .serialize import Payload, dumps, loads
 
-_CHUNK = 1 << 30  # bytes per MPI call: stays under 2 GiB counts with any MPI library
+# Bytes per MPI call of a large buffer: under 2 GiB counts with any MPI library, and small
+# enough that a rank that cannot allocate its receive buffer can drain the data through a
+# scratch buffer of this size, keeping the others in step (the per-call cost is < 1 %).
+_CHUNK = 1 << 24
 
 
 def default_comm() -> Any:
@@ -85,8 +89,27 @@ def _chunks(buffer: Any) -> list[memoryview]:
     return [view[i : i + _CHUNK] for i in range(0, len(view), _CHUNK)] or [view]
 
 
+def _chunk_lengths(nbytes: int) -> list[int]:
+    """The lengths of ``_chunks`` of an ``nbytes`` buffer."""
+    return [min(_CHUNK, nbytes - i) for i in range(0, nbytes, _CHUNK)] or [0]
+
+
 def _empty(nbytes: int) -> np.ndarray:
     return np.empty(nbytes, dtype=np.uint8)
+
+
+def _empty_or_lost(nbytes: int, op: str, comm: Any) -> np.ndarray:
+    """A receive buffer for a one-call collective (``Gatherv`` and the like), which cannot
+    be drained piecewise: without it this rank cannot take part, and the others would
+    wait in the call forever."""
+    try:
+        return _empty(nbytes)
+    except MemoryError as exc:
+        raise RankLostError(
+            f"{rank_tag(comm.Get_rank(), comm.Get_size())} {op}: out of memory allocating "
+            f"{nbytes} bytes to receive into; the other ranks are inside the {op} and would "
+            f"wait for this one forever"
+        ) from exc
 
 
 _ALIGN = 64
@@ -126,9 +149,43 @@ def _send_bytes(comm: Any, buffer: Any, dest: int, tag: int) -> None:
         comm.Send(chunk, dest, tag)
 
 
-def _recv_bytes(comm: Any, buffer: Any, source: int, tag: int) -> None:
-    for chunk in _chunks(buffer):
-        comm.Recv(chunk, source, tag)
+def _drain(comm: Any, lengths: list[int], move: Any, op: str) -> bytes:
+    """Take part in the data movement of buffers of ``lengths`` without keeping them, after
+    their allocation failed: each chunk lands in one scratch buffer (``move(n, chunk)``
+    receives a chunk of buffer ``n``). Returns the first bytes of the first buffer (up to
+    a chunk), where a blob keeps its buffer lengths."""
+    scratch = _empty_or_lost(min(_CHUNK, max(lengths, default=0)), op, comm)
+    head = b""
+    for n, length in enumerate(lengths):
+        for chunk in _chunk_lengths(length):
+            move(n, scratch[:chunk])
+            if n == 0 and not head:
+                head = scratch[:chunk].tobytes()
+    return head
+
+
+def _out_of_memory(exc: MemoryError, nbytes: int) -> MemoryError:
+    error = MemoryError(f"out of memory allocating {nbytes} bytes to receive into")
+    error.__cause__ = exc
+    return error
+
+
+def _receive_from(
+    comm: Any, blob: Any, nbufs: int, move: Any, op: str
+) -> tuple[Any, list[Any], BaseException | None]:
+    """Receive the buffers a blob announces, through ``move(n, chunk)`` (one MPI call per
+    chunk of buffer ``n``). Returns (stream, buffers, None), or (None, [], MemoryError)
+    when they could not be allocated: they were drained then, and the others went on."""
+    lengths, stream = _split_blob(blob, nbufs)
+    try:
+        buffers = _receive_buffers(lengths)
+    except MemoryError as exc:
+        _drain(comm, lengths, move, op)
+        return None, [], _out_of_memory(exc, sum(lengths))
+    for n, buffer in enumerate(buffers):
+        for chunk in _chunks(buffer):
+            move(n, chunk)
+    return stream, buffers, None
 
 
 def _try_load(stream: Any, buffers: list[Any]) -> tuple[Any, BaseException | None]:
@@ -150,12 +207,13 @@ def _root_error(root: Any, size: int) -> Exception | None:
 def _local_load_error(
     comm: Any, op: str, error: BaseException, error_class: type[ParallelError]
 ) -> ParallelError:
-    """This rank could not load builtin data it received; the others have returned."""
+    """This rank could not receive (out of memory) or load builtin data; the others have
+    returned."""
     rank = comm.Get_rank()
     failures = {rank: error_record(error)}
     message = (
         f"{rank_tag(rank, comm.Get_size())} {op} failed on {describe_failures(failures)} "
-        f"(loading what it received; the other ranks have returned)"
+        f"(receiving or loading its data; the other ranks have returned)"
     )
     exc = error_class(message, failures)
     exc.__cause__ = error
@@ -214,17 +272,32 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
     if agreed.nbufs == 0 and agreed.whole_inline():  # the common small case
         result, error = _try_load(agreed.inline, [])
     else:
-        if agreed.whole_inline():
-            blob = agreed.inline
-        else:
-            blob = _empty(agreed.blob_len)
-            _bcast_bytes(comm, blob, root)
-        lengths, stream = _split_blob(blob, agreed.nbufs)
-        buffers = _receive_buffers(lengths)
-        _bcast_buffers(comm, buffers, root)
-        result, error = _try_load(stream, buffers)
+        result, error = _receive_broadcast(comm, agreed, root)
     _settle(comm, "broadcast", agreed, error, BroadcastError, root)
     return result
+
+
+def _receive_broadcast(comm: Any, agreed: Any, root: int) -> tuple[Any, BaseException | None]:
+    """The root's object from its blob and buffers; (None, MemoryError) when they could not
+    be allocated (then drained, so that every rank stays in step)."""
+
+    def move(n: int, chunk: Any) -> None:
+        comm.Bcast(chunk, root)
+
+    blob = agreed.inline
+    if not agreed.whole_inline():
+        try:
+            blob = _empty(agreed.blob_len)
+        except MemoryError as exc:
+            head = _drain(comm, [agreed.blob_len], move, "broadcast")  # starts with lengths
+            lengths, _ = _split_blob(head, agreed.nbufs)
+            _drain(comm, lengths, move, "broadcast")
+            return None, _out_of_memory(exc, agreed.blob_len + sum(lengths))
+        _bcast_bytes(comm, blob, root)
+    stream, buffers, error = _receive_from(comm, blob, agreed.nbufs, move, "broadcast")
+    if error is not None:
+        return None, error
+    return _try_load(stream, buffers)
 
 
 def broadcast_into(array: np.ndarray, root: int = 0, comm: Any = None) -> np.ndarray:
@@ -288,34 +361,44 @@ def _load_every_rank(
     received: Any,
     counts: list[int],
     sizes: np.ndarray,
-    receive: Any,
+    move: Any,
     own: Any = None,
 ) -> tuple[list[Any], BaseException | None]:
     """Every rank's object in rank order, from the blobs in ``received`` (``counts`` bytes
-    each) and the buffers ``receive`` brings; this rank's own is ``obj`` (``own()`` runs
-    at its turn). Returns them and the first failure to load."""
-    result, error = [], None
+    each) and the buffers ``move(source, n, chunk)`` brings; this rank's own is ``obj``
+    (``own()`` runs at its turn). Everything is received before anything is loaded, so
+    that a slow load (a ``__setstate__``) never holds up a sender. Returns the objects and
+    the first failure to receive or load."""
+    rank = comm.Get_rank()
+    parts: list[Any] = []
+    error = None
     view, start = memoryview(received), 0
     for source, count in enumerate(counts):
-        if source == comm.Get_rank():
+        part = None
+        if source == rank:
             if own is not None:
                 own()
-            result.append(obj)
         else:
+
+            def from_source(n: int, chunk: Any, source: int = source) -> None:
+                move(source, n, chunk)
+
             blob = view[start : start + count]
-            item, failure = _load_from(comm, source, blob, int(sizes[source, 1]), receive)
+            stream, buffers, failure = _receive_from(
+                comm, blob, int(sizes[source, 1]), from_source, "gather"
+            )
             error = error or failure
-            result.append(item)
+            part = None if failure else (stream, buffers)
+        parts.append(part)
         start += count
+    result = []
+    for source, part in enumerate(parts):
+        item = obj if source == rank else None
+        if part is not None:
+            item, failure = _try_load(*part)
+            error = error or failure
+        result.append(item)
     return result, error
-
-
-def _load_from(comm: Any, source: int, blob: Any, nbufs: int, receive: Any) -> tuple:
-    """Load what ``source`` sent: its blob, then its buffers through ``receive``."""
-    lengths, stream = _split_blob(blob, nbufs)
-    buffers = _receive_buffers(lengths)
-    receive(buffers, source)
-    return _try_load(stream, buffers)
 
 
 def gather(obj: Any, root: int = 0, comm: Any = None) -> list[Any] | None:
@@ -355,14 +438,13 @@ def gather(obj: Any, root: int = 0, comm: Any = None) -> list[Any] | None:
     counts = sizes[:, 0].tolist()
     counts[rank] = 0  # the root keeps its own object
     displs = _displacements(counts)
-    received = _empty(sum(counts))
+    received = _empty_or_lost(sum(counts), "gather", comm)
     comm.Gatherv(b"", [received, counts, displs, _byte()], root)
 
-    def receive(buffers: list[Any], source: int) -> None:
-        for tag, buffer in enumerate(buffers):
-            _recv_bytes(comm, buffer, source, tag)
+    def move(source: int, n: int, chunk: Any) -> None:
+        comm.Recv(chunk, source, n)
 
-    result, error = _load_every_rank(comm, obj, received, counts, sizes, receive)
+    result, error = _load_every_rank(comm, obj, received, counts, sizes, move)
     _settle(comm, "gather", agreed, error, TransportError)
     return result
 
@@ -392,16 +474,16 @@ def allgather(obj: Any, comm: Any = None) -> list[Any]:
     comm.Allgather(_sizes_of(blob, payload), sizes)
     counts = sizes[:, 0].tolist()
     displs = _displacements(counts)
-    received = _empty(sum(counts))
+    received = _empty_or_lost(sum(counts), "allgather", comm)
     comm.Allgatherv(blob, [received, counts, displs, _byte()])
 
-    def receive(buffers: list[Any], source: int) -> None:
-        _bcast_buffers(comm, buffers, source)
+    def move(source: int, n: int, chunk: Any) -> None:
+        comm.Bcast(chunk, source)
 
     def own() -> None:
         _bcast_buffers(comm, payload.buffers, rank)
 
-    result, error = _load_every_rank(comm, obj, received, counts, sizes, receive, own)
+    result, error = _load_every_rank(comm, obj, received, counts, sizes, move, own)
     _settle(comm, "allgather", agreed, error, TransportError)
     return result
 
@@ -455,14 +537,16 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
         result, error = items[root], None
     else:
         comm.Scatter(None, shape, root)
-        blob = _empty(int(shape[0]))
+        blob = _empty_or_lost(int(shape[0]), "scatter", comm)
         comm.Scatterv(None, blob, root)
 
-        def receive(buffers: list[Any], source: int) -> None:
-            for tag, buffer in enumerate(buffers):
-                _recv_bytes(comm, buffer, source, tag)
+        def move(n: int, chunk: Any) -> None:
+            comm.Recv(chunk, root, n)
 
-        result, error = _load_from(comm, root, blob, int(shape[1]), receive)
+        stream, buffers, error = _receive_from(comm, blob, int(shape[1]), move, "scatter")
+        result = None
+        if error is None:
+            result, error = _try_load(stream, buffers)
     _settle(comm, "scatter", agreed, error, TransportError)
     return result
 

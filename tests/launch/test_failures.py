@@ -117,6 +117,30 @@ ROWS = {
                     r"cannot pickle"],
         runner="python",
     ),
+    "out of memory receiving a broadcast": Row(
+        "memory.py", "broadcast", 0, [],
+        every_rank=[r"rank {r} caught BroadcastError: .*failed on rank {bad}: MemoryError: out of "
+                    r"memory allocating \d+ bytes", r"rank {r} finished"],
+        runner="python",
+    ),
+    "out of memory receiving a gather": Row(
+        "memory.py", "gather", 0, [],
+        every_rank=[r"rank {r} caught TransportError: .*failed on rank {bad}: MemoryError: out of "
+                    r"memory allocating \d+ bytes", r"rank {r} finished"],
+        runner="python",
+    ),
+    "out of memory receiving a allgather": Row(
+        "memory.py", "allgather", 0, [],
+        every_rank=[r"rank {r} caught TransportError: .*failed on rank {bad}: MemoryError: out of "
+                    r"memory allocating \d+ bytes", r"rank {r} finished"],
+        runner="python",
+    ),
+    "out of memory receiving a scatter": Row(
+        "memory.py", "scatter", 0, [],
+        every_rank=[r"rank {r} caught TransportError: .*failed on rank {bad}: MemoryError: out of "
+                    r"memory allocating \d+ bytes", r"rank {r} finished"],
+        runner="python",
+    ),
     "mismatched collectives": Row(
         "transport_errors.py", "mismatch", 1, [],
         every_rank=[r"rank {r} caught CollectiveMismatchError: .*rank {bad} in gather"],
@@ -125,6 +149,13 @@ ROWS = {
     "rank never arrives": Row(
         "transport_errors.py", "never_arrives", 1,
         [r"caught CollectiveTimeoutError: .*rank\(s\) {bad} never arrived",
+         r"parnrn: rank \d+ failed: unhandled CollectiveTimeoutError"],
+        runner="python",
+    ),
+    "a receiver stuck loading (timeout)": Row(
+        "transport_errors.py", "slow_load", 1,
+        [r"caught CollectiveTimeoutError: .*broadcast \(loading\) #\d+ timed out after 1 s: "
+         r"rank\(s\) {bad} never arrived",
          r"parnrn: rank \d+ failed: unhandled CollectiveTimeoutError"],
         runner="python",
     ),

@@ -11,8 +11,21 @@ from _scenario import failing_now, setup
 import parnrn
 from parnrn.transport import barrier, broadcast, collective, gather
 
+
+class SlowToLoad:
+    """Loads in 30 s on the bad rank: a receiver stuck in ``__setstate__``."""
+
+    def __init__(self):
+        self.state = "some"
+
+    def __setstate__(self, state):
+        here, _, slow = setup()  # looked up where it loads: this class travels by value
+        if here.rank == slow:
+            time.sleep(30)
+
+
 rt, mode, bad = setup()
-if mode == "never_arrives":
+if mode in ("never_arrives", "slow_load"):
     parnrn.configure(timeout=1.0)
 try:
     if mode == "broadcast_unpicklable":
@@ -34,6 +47,11 @@ try:
             time.sleep(60)
         failing_now(delay=1.0)
         broadcast("payload")
+    elif mode == "slow_load":  # the root's wait for the receivers is bounded too
+        root = 1 if bad == 0 else 0
+        if rt.rank == root:
+            failing_now(delay=1.0)
+        broadcast(SlowToLoad() if rt.rank == root else None, root=root)
     elif mode == "collective_block":
         with collective():
             if rt.rank == bad:
@@ -41,7 +59,7 @@ try:
                 raise ValueError(f"scenario failure on rank {rt.rank}")
 except Exception as exc:
     print(f"rank {rt.rank} caught {type(exc).__name__}: {exc}", flush=True)
-    if mode != "never_arrives":  # there a rank is still asleep
+    if mode not in ("never_arrives", "slow_load"):  # there a rank is still asleep
         barrier()
     raise
 print(f"rank {rt.rank} finished", flush=True)
