@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from .. import failfast, transport
-from ..errors import GidError
+from ..errors import GidError, ParallelError
 from ..failfast.watchdog import watchdog
 from ..hocerror import hoc_error, is_hoc_error
 from ..log import logger
@@ -114,12 +114,37 @@ def prepare(network: Network, h: Any, pc: Any, comm: Any, strict: bool | None = 
         min_delay = float(pc.set_maxstep(10))
     # NEURON answers with this rank's minimum; the exchange interval is the global one.
     network.min_delay = transport.allreduce(min_delay, "min", comm) if parallel else min_delay
+    if parallel and not _usable(network.min_delay, h):
+        _raise_unusable_min_delay(network.min_delay, min_delay, h, comm)
     if needs & _TRANSFER:
         with watchdog("setup_transfer"):
             pc.setup_transfer()
         network.transfer_pending = False
     if not network.records.pairs:
         network.records.record(pc, -1, h.Vector(), h.Vector())
+
+
+def _usable(min_delay: float, h: Any) -> bool:
+    """Whether NEURON can exchange spikes every ``min_delay`` ms: at least one time step
+    with the fixed step method (as NEURON rounds it), more than zero with CVode."""
+    if h.CVode().active():
+        return min_delay > 0
+    return math.floor(min_delay * 1.0000001 / h.dt) > 0
+
+
+def _raise_unusable_min_delay(global_min: float, mine: float, h: Any, comm: Any) -> None:
+    """NEURON raises "usable mindelay is 0" in ``finitialize`` on rank 0 alone, and the
+    other ranks wait for it in the spike exchange: every rank raises here instead, naming
+    the ranks whose NetCons are too short (every rank takes this path, so the gather of
+    one number per rank costs O(P) only when the run cannot go on)."""
+    mins = transport.allgather(mine, comm)
+    ranks = ", ".join(str(r) for r, d in enumerate(mins) if not _usable(d, h))
+    need = "more than 0 ms with CVode" if h.CVode().active() else f"at least dt = {h.dt} ms"
+    raise ParallelError(
+        f"{rank_tag()} usable mindelay is {global_min} ms: on rank(s) {ranks} a NetCon that "
+        f"receives spikes from another rank has a shorter delay than NEURON can keep (it "
+        f"exchanges spikes between ranks once per minimum delay, which must be {need})"
+    )
 
 
 def finitialize(network: Network, h: Any, v_init: float | None = None) -> None:

@@ -202,6 +202,12 @@ ROWS = {
                     r"tstop=(50|100)"],
         runner="python",
     ),
+    "a NetCon with delay 0 across ranks": Row(
+        "nrn_errors.py", "zero_delay", 1, [r"parnrn: rank \d+ failed: unhandled ParallelError"],
+        every_rank=[r"rank {r} caught ParallelError: \[rank {r}/{n}\] usable mindelay is "
+                    r"0(\.0)? ms: on rank\(s\) {bad} a NetCon"],
+        runner="python",
+    ),
     "exception out of the run, caught": Row(
         "nrn_errors.py", "psolve_event_caught", 1,
         [FAILED + r"HocError escaped p\.parallel\.run on this rank",

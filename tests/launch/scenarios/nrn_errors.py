@@ -80,5 +80,21 @@ elif mode == "run_mismatch":  # tstop read on one rank only
     except Exception as exc:
         print(f"rank {rt.rank} caught {type(exc).__name__}: {exc}", flush=True)
         raise
+elif mode == "zero_delay":  # one rank receives with delay 0: no usable spike exchange
+    from parnrn import p
+
+    soma = p.Section(name="soma")
+    soma.insert("hh")
+    p.ParallelCon(soma, rt.rank)
+    syn = p.ExpSyn(soma(0.5))
+    source = (rt.rank + 1) % rt.size
+    nc = p.ParallelCon(source, syn, delay=0.0 if rt.rank == bad else 1.0)
+    try:
+        if rt.rank == bad:
+            failing_now()
+        p.parallel.run(10)
+    except Exception as exc:
+        print(f"rank {rt.rank} caught {type(exc).__name__}: {exc}", flush=True)
+        raise
 else:
     sys.exit(f"unknown mode {mode}")
