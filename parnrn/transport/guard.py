@@ -50,6 +50,7 @@ from ..errors import (
 )
 from ..ranks import rank_tag
 from ..settings import settings
+from .serialize import busy_with
 
 WORDS = 32
 # The words, in order: fingerprint and complement, failed, needs confirmation, layout
@@ -170,6 +171,13 @@ def agree(
     result lives in a buffer that the next agreement on ``comm`` reuses.
     """
     state = _state(comm)
+    if busy_with() is not None:
+        raise ParallelError(
+            f"{rank_tag(comm.Get_rank(), comm.Get_size())} {op} called while this rank is "
+            f"{busy_with()} data for another collective (from a __reduce__, __getstate__ or "
+            f"__setstate__): the other ranks are not in it and would wait forever; make the "
+            f"call before or after the collective"
+        )
     if state.waiting_in is not None:
         raise ParallelError(
             f"{rank_tag(comm.Get_rank(), comm.Get_size())} {op}: another thread of this rank "

@@ -75,6 +75,27 @@ class _ReusedPlainPickler(threading.local):
 _plain = _ReusedPlainPickler()
 
 
+class _Busy(threading.local):
+    """What this thread is pickling or unpickling for a collective, if anything: user code
+    run by pickle (``__reduce__``, ``__setstate__``) must not start another collective."""
+
+    what: str | None = None
+
+
+_busy = _Busy()
+
+
+def busy_with() -> str | None:
+    """ "pickling" or "unpickling" while this thread runs pickle on user objects, else None.
+
+    Example::
+
+        if busy_with():
+            raise ParallelError("a collective inside __reduce__")
+    """
+    return _busy.what
+
+
 def dumps(obj: Any) -> Payload:
     """Serialize ``obj``; large buffers are returned out of band, not copied."""
     try:
@@ -94,13 +115,21 @@ def dumps(obj: Any) -> Payload:
         # A bare array refers only to numpy's own functions: pickle's references are
         # cloudpickle's too, and the C pickler is several times faster for small arrays.
         stream = pickle.dumps(obj, PROTOCOL, buffer_callback=keep_out_of_band)
-    else:
+        return Payload(stream, buffers, False)
+    busy, _busy.what = _busy.what, "pickling"
+    try:
         stream = cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=keep_out_of_band)
+    finally:
+        _busy.what = busy
     return Payload(stream, buffers, False)
 
 
 def loads(stream: bytes | memoryview, buffers: list[Any] | None = None) -> Any:
     """Rebuild an object from its stream and out-of-band buffers (which it may keep)."""
-    if not buffers:
-        return pickle.loads(stream)  # measurably cheaper than passing buffers=[]
-    return pickle.loads(stream, buffers=buffers)
+    busy, _busy.what = _busy.what, "unpickling"
+    try:
+        if not buffers:
+            return pickle.loads(stream)  # measurably cheaper than passing buffers=[]
+        return pickle.loads(stream, buffers=buffers)
+    finally:
+        _busy.what = busy

@@ -152,6 +152,13 @@ ROWS = {
          r"parnrn: rank \d+ failed: unhandled CollectiveTimeoutError"],
         runner="python",
     ),
+    "a collective inside __reduce__": Row(
+        "transport_errors.py", "collective_in_reduce", 1,
+        [FAILED + "unhandled BroadcastError"],
+        every_rank=[r"rank {r} caught BroadcastError: .*rank {bad} \(root\): ParallelError: "
+                    r"\[rank {bad}/{n}\] barrier called while this rank is pickling data"],
+        record="BroadcastError", runner="python",
+    ),
     "a receiver stuck loading (timeout)": Row(
         "transport_errors.py", "slow_load", 1,
         [r"caught CollectiveTimeoutError: .*broadcast \(loading\) #\d+ timed out after 1 s: "

@@ -24,6 +24,14 @@ class SlowToLoad:
             time.sleep(30)
 
 
+class CallsACollective:
+    """Pickling it starts another collective, on the pickling rank only."""
+
+    def __reduce__(self):
+        barrier()
+        return (CallsACollective, ())
+
+
 rt, mode, bad = setup()
 if mode in ("never_arrives", "slow_load"):
     parnrn.configure(timeout=1.0)
@@ -47,6 +55,10 @@ try:
             time.sleep(60)
         failing_now(delay=1.0)
         broadcast("payload")
+    elif mode == "collective_in_reduce":
+        if rt.rank == bad:
+            failing_now()
+        broadcast(CallsACollective() if rt.rank == bad else None, root=bad)
     elif mode == "slow_load":  # the root's wait for the receivers is bounded too
         root = 1 if bad == 0 else 0
         if rt.rank == root:
