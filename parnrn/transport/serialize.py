@@ -86,7 +86,7 @@ _busy = _Busy()
 
 
 def busy_with() -> str | None:
-    """ "pickling" or "unpickling" while this thread runs pickle on user objects, else None.
+    """``"pickling"`` or ``"unpickling"`` while this thread runs pickle on user objects.
 
     Example::
 
