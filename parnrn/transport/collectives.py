@@ -37,7 +37,7 @@ from ..errors import (
 )
 from ..ranks import rank_tag
 from . import guard
-from .serialize import Payload, dumps, loads
+from .serialize import Payload, dumps, loads, loads_plain
 
 # Bytes per MPI call of a large buffer: under 2 GiB counts with any MPI library, and small
 # enough that a rank that cannot allocate its receive buffer can drain the data through a
@@ -70,7 +70,7 @@ def _serialize(obj: Any) -> tuple[Payload | None, BaseException | None]:
 def _blob(payload: Payload | None) -> bytes:
     if payload is None:
         return b""
-    if not payload.buffers:
+    if not payload.buffers:  # the common case: the stream is the blob
         return payload.stream
     lengths = np.array([b.nbytes for b in payload.buffers], dtype=np.int64)
     return lengths.tobytes() + payload.stream
@@ -122,13 +122,13 @@ def _receive_buffers(lengths: list[int]) -> list[np.ndarray]:
     faulted in 4 KiB at a time, which costs more than moving the data. The arrays rebuilt
     from these buffers keep the whole allocation alive together.
     """
-    if not lengths:
-        return []
+    if len(lengths) < 2:  # numpy's own alignment serves one buffer
+        return [_empty(length) for length in lengths]
     starts = [0]
     for length in lengths:
         starts.append(starts[-1] + -(-length // _ALIGN) * _ALIGN)
     arena = _empty(starts[-1] + _ALIGN)
-    offset = -arena.ctypes.data % _ALIGN
+    offset = -arena.__array_interface__["data"][0] % _ALIGN
     return [arena[offset + a : offset + a + n] for a, n in zip(starts, lengths)]
 
 
@@ -197,6 +197,8 @@ def _try_load(stream: Any, buffers: list[Any]) -> tuple[Any, BaseException | Non
 
 def _root_error(root: Any, size: int) -> Exception | None:
     """The error of a ``root`` that is not a rank, or None."""
+    if type(root) is int and 0 <= root < size:  # the common case, first
+        return None
     if isinstance(root, bool) or not isinstance(root, (int, np.integer)):
         return TypeError(f"root must be a rank number (an int), not {root!r}")
     if 0 <= root < size:
@@ -254,8 +256,9 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
     if size == 1:
         _serial_check("broadcast", error, BroadcastError, root)
         return obj
-    blob = _blob(payload)
-    nbufs = len(payload.buffers) if payload is not None else 0
+    blob, nbufs = b"", 0
+    if payload is not None:
+        blob, nbufs = _blob(payload), len(payload.buffers)
     agreed = guard.agree(
         comm, "broadcast", root, blob=blob, nbufs=nbufs,
         confirm=payload is not None and not payload.plain, error=error,
@@ -270,6 +273,11 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
             guard.confirm(comm, "broadcast", None, BroadcastError, root)
         return obj
     if agreed.nbufs == 0 and agreed.whole_inline():  # the common small case
+        if not agreed.confirm:  # builtin data: no user code runs, nothing to mark
+            try:
+                return loads_plain(agreed.inline)
+            except Exception as exc:
+                raise _local_load_error(comm, "broadcast", exc, BroadcastError) from exc
         result, error = _try_load(agreed.inline, [])
     else:
         result, error = _receive_broadcast(comm, agreed, root)

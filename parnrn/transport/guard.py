@@ -66,7 +66,7 @@ _TIMEOUT_TAG = 7001
 # How long a waiting rank polls without sleeping: MPI's own blocking waits busy-poll, and a
 # sleep costs ~60 us of latency however short it is asked; after this it backs off.
 _SPIN_SECONDS = 0.02
-_QUICK_TESTS = 64
+_QUICK_TESTS = range(64)
 _unfinished_requests: list[Any] = []
 _yield_cpu = getattr(os, "sched_yield", lambda: None)
 
@@ -74,18 +74,39 @@ _yield_cpu = getattr(os, "sched_yield", lambda: None)
 class Agreement:
     """What every rank learned from an agreement, identical on every rank."""
 
-    __slots__ = ("blob_len", "nbufs", "inline", "confirm", "value", "same_layout")
+    __slots__ = ("_head", "_inline", "same_layout")
 
     def __init__(self, head: tuple, inline: memoryview, same_layout: bool):
-        self.confirm = bool(head[3])
-        self.value = head[6]
-        self.blob_len, self.nbufs = head[7], head[8]
-        self.inline = inline[: head[9]]
-        self.same_layout = same_layout
+        self._head, self._inline, self.same_layout = head, inline, same_layout
+
+    @property
+    def confirm(self) -> bool:
+        """Whether some rank asked for a trailing ``confirm``."""
+        return bool(self._head[3])
+
+    @property
+    def value(self) -> int:
+        """The largest ``value`` any rank gave."""
+        return self._head[6]
+
+    @property
+    def blob_len(self) -> int:
+        """The length of the root's blob."""
+        return self._head[7]
+
+    @property
+    def nbufs(self) -> int:
+        """The number of the root's out-of-band buffers."""
+        return self._head[8]
+
+    @property
+    def inline(self) -> memoryview:
+        """The part of the root's blob that travelled inside the agreement."""
+        return self._inline[: self._head[9]]
 
     def whole_inline(self) -> bool:
         """Whether the root's whole blob travelled inside the agreement."""
-        return len(self.inline) == self.blob_len
+        return self._head[9] == self._head[7]
 
 
 def call_site() -> str:
@@ -125,21 +146,17 @@ class _CommState:
 _states: dict[int, _CommState] = {}
 
 
-def _state(comm: Any) -> _CommState:
-    state = _states.get(comm.handle)
-    if state is None:
-        state = _states[comm.handle] = _CommState()
+def _new_state(comm: Any) -> _CommState:
+    state = _states[comm.handle] = _CommState()
     return state
 
 
 _fingerprints: dict[tuple[str, Any], int] = {}
 
 
-def _fingerprint(op: str, root: Any, seq: int) -> int:
-    base = _fingerprints.get((op, root))
-    if base is None:
-        base = _fingerprints[(op, root)] = zlib.crc32(f"{op}:{root}".encode()) << 32
-    return base | (seq & 0xFFFFFFFF)
+def _fingerprint_base(op: str, root: Any) -> int:
+    base = _fingerprints[(op, root)] = zlib.crc32(f"{op}:{root}".encode()) << 32
+    return base
 
 
 def agree(
@@ -170,27 +187,19 @@ def agree(
     instead of the configured timeout (the exit agreement waits by its own rules). The
     result lives in a buffer that the next agreement on ``comm`` reuses.
     """
-    state = _state(comm)
-    if busy_with() is not None:
-        raise ParallelError(
-            f"{rank_tag(comm.Get_rank(), comm.Get_size())} {op} called while this rank is "
-            f"{busy_with()} data for another collective (from a __reduce__, __getstate__ or "
-            f"__setstate__): the other ranks are not in it and would wait forever; make the "
-            f"call before or after the collective"
-        )
-    if state.waiting_in is not None:
-        raise ParallelError(
-            f"{rank_tag(comm.Get_rank(), comm.Get_size())} {op}: another thread of this rank "
-            f"waits in {state.waiting_in} on this communicator; call parnrn's collectives "
-            f"on one communicator from one thread at a time (or give each thread its own)"
-        )
-    state.seq += 1
-    seq = state.seq
+    # The hot path of every collective: plain attribute and dict lookups, no helpers.
+    state = _states.get(comm.handle) or _new_state(comm)
+    if state.waiting_in is not None or busy_with() is not None:
+        _refuse(comm, op, state)
+    state.seq = seq = state.seq + 1
     mine = state.mine_bytes
-    fp = _fingerprint(op, root, seq) if settings.checks else 0
+    fp = 0
+    if settings.checks:
+        fp = _fingerprints.get((op, root)) or _fingerprint_base(op, root)
+        fp |= seq & 0xFFFFFFFF
     layout_digest = _digest(layout) if layout is not None and error is None else 0
     blob_len = nbufs_sent = inline_len = 0
-    if error is None and comm.Get_rank() == root:
+    if blob and error is None and comm.Get_rank() == root:
         blob_len, nbufs_sent = len(blob), nbufs
         if blob_len <= INLINE_CAPACITY:
             inline_len = blob_len
@@ -211,7 +220,11 @@ def agree(
         if wait is not None:
             wait(request)
         else:
-            _wait_or_time_out(comm, state, request, op, root, seq)
+            for _ in _QUICK_TESTS:  # a peer already on its way: no clock, no yield
+                if request.Test():
+                    break
+            else:
+                _wait_or_time_out(comm, state, request, op, root, seq)
     finally:
         state.waiting_in = None
     head = _HEAD.unpack_from(state.reduced)
@@ -222,6 +235,24 @@ def agree(
             comm, op, root, seq, error, error_class, mismatch, site, layout, layout_name
         )
     return Agreement(head, state.inline, not misfit)
+
+
+def _refuse(comm: Any, op: str, state: _CommState) -> None:
+    """Raise for a collective that must not start: this rank is already inside one on
+    ``comm`` (another thread), or pickling data for one (a ``__reduce__`` calling it)."""
+    tag = rank_tag(comm.Get_rank(), comm.Get_size())
+    if busy_with() is not None:
+        raise ParallelError(
+            f"{tag} {op} called while this rank is {busy_with()} data for another "
+            f"collective (from a __reduce__, __getstate__ or __setstate__): the other ranks "
+            f"are not in it and would wait forever; make the call before or after the "
+            f"collective"
+        )
+    raise ParallelError(
+        f"{tag} {op}: another thread of this rank waits in {state.waiting_in} on this "
+        f"communicator; call parnrn's collectives on one communicator from one thread at "
+        f"a time (or give each thread its own)"
+    )
 
 
 def confirm(
@@ -296,9 +327,6 @@ def _wait_or_time_out(
     to 5 ms), so that a rank that waits long costs little CPU; Python handles signals
     (Ctrl-C) throughout.
     """
-    for _ in range(_QUICK_TESTS):  # a peer already on its way: no clock, no yield
-        if request.Test():
-            return
     now = time.monotonic()
     spin_end = now + _SPIN_SECONDS
     deadline = None if settings.timeout is None else now + settings.timeout

@@ -118,27 +118,37 @@ ROWS = {
         runner="python",
     ),
     "out of memory receiving a broadcast": Row(
-        "memory.py", "broadcast", 0, [],
-        every_rank=[r"rank {r} caught BroadcastError: .*failed on rank {bad}: MemoryError: out of "
-                    r"memory allocating \d+ bytes", r"rank {r} finished"],
-        runner="python",
+        "memory.py", "broadcast", 0,
+        [r"rank {bad} caught BroadcastError: \[rank {bad}/{n}\] broadcast failed on rank {bad}: "
+         r"MemoryError: out of memory allocating \d+ bytes to receive into \(receiving or "
+         r"loading its data; the other ranks have returned\)"],
+        every_rank=[r"rank {r} finished"], runner="python",
     ),
     "out of memory receiving a gather": Row(
-        "memory.py", "gather", 0, [],
-        every_rank=[r"rank {r} caught TransportError: .*failed on rank {bad}: MemoryError: out of "
-                    r"memory allocating \d+ bytes", r"rank {r} finished"],
-        runner="python",
+        "memory.py", "gather", 0,
+        [r"rank {bad} caught TransportError: \[rank {bad}/{n}\] gather failed on rank {bad}: "
+         r"MemoryError: out of memory allocating \d+ bytes to receive into \(receiving or "
+         r"loading its data; the other ranks have returned\)"],
+        every_rank=[r"rank {r} finished"], runner="python",
     ),
     "out of memory receiving a allgather": Row(
-        "memory.py", "allgather", 0, [],
-        every_rank=[r"rank {r} caught TransportError: .*failed on rank {bad}: MemoryError: out of "
-                    r"memory allocating \d+ bytes", r"rank {r} finished"],
-        runner="python",
+        "memory.py", "allgather", 0,
+        [r"rank {bad} caught TransportError: \[rank {bad}/{n}\] allgather failed on rank {bad}: "
+         r"MemoryError: out of memory allocating \d+ bytes to receive into \(receiving or "
+         r"loading its data; the other ranks have returned\)"],
+        every_rank=[r"rank {r} finished"], runner="python",
     ),
     "out of memory receiving a scatter": Row(
-        "memory.py", "scatter", 0, [],
-        every_rank=[r"rank {r} caught TransportError: .*failed on rank {bad}: MemoryError: out of "
-                    r"memory allocating \d+ bytes", r"rank {r} finished"],
+        "memory.py", "scatter", 0,
+        [r"rank {bad} caught TransportError: \[rank {bad}/{n}\] scatter failed on rank {bad}: "
+         r"MemoryError: out of memory allocating \d+ bytes to receive into \(receiving or "
+         r"loading its data; the other ranks have returned\)"],
+        every_rank=[r"rank {r} finished"], runner="python",
+    ),
+    "out of memory receiving an object": Row(
+        "memory.py", "broadcast_object", 0, [],
+        every_rank=[r"rank {r} caught BroadcastError: .*failed on rank {bad}: MemoryError: out "
+                    r"of memory allocating \d+ bytes", r"rank {r} finished"],
         runner="python",
     ),
     "mismatched collectives": Row(

@@ -490,6 +490,7 @@ def test_builtin_data_that_fails_to_load_raises_there_never_a_value(monkeypatch)
 
     if rank == last:
         monkeypatch.setattr(collectives, "loads", out_of_memory)
+        monkeypatch.setattr(collectives, "loads_plain", out_of_memory)
     if rank == last:
         with pytest.raises(BroadcastError, match=rf"rank {last}: MemoryError: simulated"):
             transport.broadcast({"plain": [1, 2, 3]})

@@ -5,6 +5,9 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from parnrn.transport.serialize import OUT_OF_BAND_THRESHOLD, dumps, loads
 
@@ -48,7 +51,8 @@ def test_large_arrays_travel_out_of_band_without_copy():
 
 def test_small_arrays_stay_in_band():
     payload = dumps(np.arange(10))
-    assert payload.buffers == [] and not payload.plain
+    assert payload.buffers == [] and payload.plain  # a descriptor: loading runs no user code
+    assert len(payload.stream) < 10 * 8 + 32
 
 
 @pytest.mark.parametrize(
@@ -80,16 +84,37 @@ def test_plain_pickler_is_reusable_after_a_failed_attempt():
     assert dumps({"a": 1}).stream == pickle.dumps({"a": 1}, protocol=5)
 
 
-@pytest.mark.parametrize(
-    "array",
-    [np.arange(10.0), np.zeros(3, dtype=[("t", "f8"), ("g", "i8")]), np.array(2.5)],
-)
-def test_bare_arrays_pickle_exactly_as_cloudpickle_would(array):
+def test_arrays_that_dtype_and_shape_cannot_describe_pickle_as_cloudpickle_would():
     import cloudpickle
 
-    payload = dumps(array)
-    assert payload.stream == cloudpickle.dumps(array, protocol=5)
-    assert not payload.plain  # loading needs numpy: every rank still confirms it loaded
+    for array in (np.zeros(3, dtype=[("t", "f8"), ("g", "i8")]), np.ones((3, 4)).T):
+        payload = dumps(array)
+        assert payload.stream == cloudpickle.dumps(array, protocol=5)
+        assert not payload.plain  # loading needs numpy: every rank confirms it loaded
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    hnp.arrays(
+        dtype=st.one_of(
+            hnp.boolean_dtypes(), hnp.integer_dtypes(endianness="="),
+            hnp.unsigned_integer_dtypes(endianness="<"), hnp.floating_dtypes(endianness=">"),
+            hnp.complex_number_dtypes(), hnp.datetime64_dtypes(), hnp.byte_string_dtypes(),
+            hnp.unicode_string_dtypes(),
+        ),
+        shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=6),
+    ),
+    st.booleans(),
+)  # fmt: skip
+def test_bare_arrays_roundtrip_bit_exactly(array, large):
+    """Any dtype, byte order, shape (empty and 0-d too), in band or out of band."""
+    if large and array.size:
+        array = np.concatenate([array.ravel()] * (OUT_OF_BAND_THRESHOLD // array.nbytes + 1))
+    result, payload = roundtrip(array)
+    assert payload.plain
+    assert bool(payload.buffers) == (array.nbytes >= OUT_OF_BAND_THRESHOLD)
+    assert result.dtype == array.dtype and result.shape == array.shape
+    assert result.tobytes() == array.tobytes() and result.flags.writeable
 
 
 def test_object_arrays_go_through_cloudpickle():

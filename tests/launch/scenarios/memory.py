@@ -1,5 +1,6 @@
 """One rank is short of memory (``RLIMIT_AS``, as ``ulimit -v`` sets it) when large data
-arrives: it must raise on that rank, the others go on, and every rank stays in step.
+arrives: it must raise on that rank (a bare array), or on every rank (an object whose
+loading every rank confirms), and every rank stays in step.
 
 Every rank prints what it got or caught, then all meet in a barrier and finish.
 """
@@ -26,6 +27,8 @@ if rt.rank == bad:
 try:
     if mode == "broadcast":
         got = broadcast(big if rt.rank == other else None, root=other)
+    elif mode == "broadcast_object":
+        got = broadcast({"big": big} if rt.rank == other else None, root=other)
     elif mode == "gather":  # the short rank is the root, receiving from every rank
         got = gather(None if rt.rank == bad else big, root=bad)
     elif mode == "allgather":
