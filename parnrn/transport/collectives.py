@@ -18,6 +18,7 @@ On the sending side the object itself is returned, not a copy.
 from __future__ import annotations
 
 import itertools
+import struct
 from collections.abc import Sequence
 from contextlib import ContextDecorator
 from typing import Any
@@ -37,7 +38,16 @@ from ..errors import (
 )
 from ..ranks import rank_tag
 from . import guard
-from .serialize import Payload, dumps, loads, loads_plain
+from .serialize import (
+    OUT_OF_BAND_THRESHOLD,
+    Payload,
+    array_bytes,
+    dumps,
+    empty_array,
+    is_array,
+    loads,
+    loads_plain,
+)
 
 # Bytes per MPI call of a large buffer: under 2 GiB counts with any MPI library, and small
 # enough that a rank that cannot allocate its receive buffer can drain the data through a
@@ -60,33 +70,47 @@ def _size(comm: Any) -> int:
     return 1 if comm is None else comm.Get_size()
 
 
-def _serialize(obj: Any) -> tuple[Payload | None, BaseException | None]:
+def _serialize(
+    obj: Any, array_in_band: int = OUT_OF_BAND_THRESHOLD
+) -> tuple[Payload | None, BaseException | None]:
     try:
-        return dumps(obj), None
+        return dumps(obj, array_in_band), None
     except Exception as exc:
         return None, exc
+
+
+def _lengths_struct(nbufs: int) -> struct.Struct:
+    packer = _lengths_structs.get(nbufs)
+    if packer is None:
+        packer = _lengths_structs[nbufs] = struct.Struct(f"<{nbufs}q")
+    return packer
+
+
+_lengths_structs: dict[int, struct.Struct] = {}
 
 
 def _blob(payload: Payload | None) -> bytes:
     if payload is None:
         return b""
-    if not payload.buffers:  # the common case: the stream is the blob
+    buffers = payload.buffers
+    if not buffers:  # the common case: the stream is the blob
         return payload.stream
-    lengths = np.array([b.nbytes for b in payload.buffers], dtype=np.int64)
-    return lengths.tobytes() + payload.stream
+    lengths = [b.nbytes for b in buffers]
+    return _lengths_struct(len(lengths)).pack(*lengths) + payload.stream
 
 
 def _split_blob(blob: Any, nbufs: int) -> tuple[list[int], memoryview]:
     view = memoryview(blob).cast("B")
     if not nbufs:
         return [], view
-    lengths = np.frombuffer(view[: 8 * nbufs], dtype=np.int64).tolist()
-    return lengths, view[8 * nbufs :]
+    return list(_lengths_struct(nbufs).unpack_from(view)), view[8 * nbufs :]
 
 
-def _chunks(buffer: Any) -> list[memoryview]:
+def _chunks(buffer: Any) -> list[Any]:
     view = memoryview(buffer).cast("B")
-    return [view[i : i + _CHUNK] for i in range(0, len(view), _CHUNK)] or [view]
+    if len(view) <= _CHUNK:
+        return [view]
+    return [view[i : i + _CHUNK] for i in range(0, len(view), _CHUNK)]
 
 
 def _chunk_lengths(nbytes: int) -> list[int]:
@@ -252,7 +276,7 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
     is_root = error is None and rank == root
     payload = None
     if is_root:
-        payload, error = _serialize(obj)
+        payload, error = _serialize(obj, guard.INLINE_CAPACITY)
     if size == 1:
         _serial_check("broadcast", error, BroadcastError, root)
         return obj
@@ -293,6 +317,14 @@ def _receive_broadcast(comm: Any, agreed: Any, root: int) -> tuple[Any, BaseExce
         comm.Bcast(chunk, root)
 
     blob = agreed.inline
+    if agreed.nbufs == 1 and agreed.whole_inline() and is_array(blob[8:]):
+        try:  # a bare array: received straight into its own memory
+            array = empty_array(blob[8:])
+        except MemoryError:
+            pass  # the general path drains it
+        else:
+            _bcast_bytes(comm, array_bytes(array), root)
+            return array, None
     if not agreed.whole_inline():
         try:
             blob = _empty(agreed.blob_len)

@@ -112,34 +112,99 @@ def _describable(obj: np.ndarray) -> bool:
     return dtype.kind in _ARRAY_KINDS and dtype.fields is None and dtype.itemsize > 0
 
 
-def _array_payload(array: np.ndarray) -> Payload:
+def _array_payload(array: np.ndarray, in_band_limit: int) -> Payload:
     """The descriptor stream of a bare array (kind byte, dtype string, shape), followed by
-    the data when small; a large array's data goes out of band, not copied."""
-    dtype = array.dtype.str.encode()
-    head = struct.pack(
-        f"<BB{len(dtype)}sB{array.ndim}q", _ARRAY, len(dtype), dtype, array.ndim, *array.shape
-    )
-    if array.nbytes < OUT_OF_BAND_THRESHOLD:
+    the data when the two fit in ``in_band_limit`` bytes; otherwise the data goes out of
+    band, not copied."""
+    key = (array.dtype, array.shape)
+    head = _heads.get(key)
+    if head is None:
+        if len(_heads) > 1024:  # shapes vary without end in some programs
+            _heads.clear()
+        dtype = array.dtype.str.encode()
+        shape = _shape_struct(array.ndim).pack(array.ndim, *array.shape)
+        head = _heads[key] = bytes((_ARRAY, len(dtype))) + dtype + shape
+    if len(head) + array.nbytes <= in_band_limit:
         return Payload(head + array.tobytes(), [], True)
-    return Payload(head, [memoryview(array.reshape(-1).view(np.uint8))], True)
+    return Payload(head, [array_bytes(array)], True)
+
+
+def array_bytes(array: np.ndarray) -> memoryview:
+    """The bytes of a C-contiguous array, as one flat buffer (no copy).
+
+    Example::
+
+        comm.Bcast(array_bytes(values), 0)
+    """
+    if array.dtype.kind in "mM":  # datetimes have no buffer protocol: their bytes do
+        array = array.reshape(-1).view(np.uint8)
+    return memoryview(array).cast("B")
+
+
+def is_array(stream: Any) -> bool:
+    """Whether ``stream`` (from ``dumps``) describes a bare array."""
+    return stream[0] == _ARRAY
+
+
+def empty_array(stream: Any) -> np.ndarray:
+    """A new, uninitialized array of the layout an array descriptor ``stream`` gives (its
+    data to be received into ``array_bytes`` of it).
+
+    Example::
+
+        array = empty_array(stream)
+        comm.Bcast(array_bytes(array), root)
+    """
+    dtype, shape, _ = _layout(stream)
+    return np.empty(shape, dtype)
+
+
+_heads: dict[tuple, bytes] = {}  # descriptor heads by (dtype, shape)
+_layouts: dict[bytes, tuple[np.dtype, tuple, int]] = {}  # (dtype, shape) by descriptor head
+_shape_structs: dict[int, struct.Struct] = {}
+
+
+def _shape_struct(ndim: int) -> struct.Struct:
+    """``ndim`` (one byte) and the shape (int64 each): cached, as parsing a format costs
+    more than packing."""
+    packer = _shape_structs.get(ndim)
+    if packer is None:
+        packer = _shape_structs[ndim] = struct.Struct(f"<B{ndim}q")
+    return packer
+
+
+def _layout(stream: Any) -> tuple[np.dtype, tuple, int]:
+    """The dtype and shape an array descriptor gives, and where its in-band data starts."""
+    view = stream if type(stream) is bytes else memoryview(stream).cast("B")
+    ndim_at = 2 + view[1]
+    data_at = ndim_at + 1 + 8 * view[ndim_at]
+    head = bytes(view[:data_at])
+    layout = _layouts.get(head)
+    if layout is None:
+        if len(_layouts) > 1024:
+            _layouts.clear()
+        dtype = np.dtype(bytes(view[2:ndim_at]).decode())
+        shape = _shape_struct(view[ndim_at]).unpack_from(view, ndim_at)[1:]
+        layout = _layouts[head] = (dtype, shape, data_at)
+    return layout
 
 
 def _load_array(stream: Any, buffers: list[Any] | None) -> np.ndarray:
     """The array an ``_array_payload`` describes; on a received buffer, without a copy."""
-    view = memoryview(stream).cast("B")
-    end = 2 + view[1]
-    dtype = np.dtype(bytes(view[2:end]).decode())
-    ndim = view[end]
-    shape = struct.unpack_from(f"<{ndim}q", view, end + 1)
+    dtype, shape, data_at = _layout(stream)
     if buffers:
         return np.frombuffer(buffers[0], dtype).reshape(shape)
-    return np.frombuffer(view[end + 1 + 8 * ndim :], dtype).reshape(shape).copy()
+    data = memoryview(stream).cast("B")[data_at:]
+    return np.frombuffer(data, dtype).copy().reshape(shape)
 
 
-def dumps(obj: Any) -> Payload:
-    """Serialize ``obj``; large buffers are returned out of band, not copied."""
+def dumps(obj: Any, array_in_band: int = OUT_OF_BAND_THRESHOLD) -> Payload:
+    """Serialize ``obj``; large buffers are returned out of band, not copied. A bare array
+    travels in band only when its descriptor and data fit in ``array_in_band`` bytes (a
+    broadcast asks for what fits in its agreement: anything larger moves best as one
+    buffer straight into the receiver's array)."""
     if type(obj) is np.ndarray and _describable(obj):
-        return _array_payload(obj)
+        return _array_payload(obj, array_in_band)
     try:
         return Payload(_plain.dumps(obj), [], True)
     except _NotPlainData:

@@ -67,13 +67,19 @@ def rss_growth_100mb() -> tuple[float, float]:
     return tuple(comm.allgather(growth))  # type: ignore[return-value]
 
 
+ARRAY_SIZES = {"8 B": 8, "1 KB": 1 << 10, "10 KB": 10 << 10, "100 KB": 100 << 10, "1 MB": MB,
+               "10 MB": 10 * MB, "100 MB": 100 * MB}  # fmt: skip
+
+
 def payloads() -> dict[str, object]:
+    arrays = {
+        f"{name} array": np.random.default_rng(seed).random(nbytes // 8)
+        for seed, (name, nbytes) in enumerate(ARRAY_SIZES.items())
+    }
     return {
         "small dict": {"name": "ring", "ncell": 100, "tstop": 250.0, "seed": 12345},
         "10k float list": [float(i) * 0.5 for i in range(10_000)],
-        "1 MB array": np.random.default_rng(1).random(MB // 8),
-        "10 MB array": np.random.default_rng(2).random(10 * MB // 8),
-        "100 MB array": np.random.default_rng(3).random(100 * MB // 8),
+        **arrays,
         "50 MB dict of arrays": {f"a{i}": np.full(MB // 8, float(i)) for i in range(50)},
     }
 
@@ -103,10 +109,15 @@ def time_methods(obj: object, pkl5_comm, pc) -> dict[str, float | None]:
     def empty() -> np.ndarray:
         return np.empty_like(buffer)
 
-    in_place = None
+    def new_buffer_with_size() -> None:  # what a receiver that knows nothing must do
+        layout = comm.bcast((buffer.dtype.str, buffer.shape) if rank == 0 else None, 0)
+        comm.Bcast(buffer if rank == 0 else np.empty(layout[1], layout[0]), 0)
+
+    in_place = fresh = None
     if isinstance(obj, np.ndarray):  # the array itself on root, a preallocated one elsewhere
         target = obj if rank == 0 else np.empty_like(obj)
         in_place = per_call(comm, lambda: transport.broadcast_into(target, 0, comm))
+        fresh = per_call(comm, new_buffer_with_size)
     return {
         "parnrn": per_call(comm, lambda: transport.broadcast(mine, 0, comm)),
         "parnrn in place": in_place,
@@ -114,23 +125,10 @@ def time_methods(obj: object, pkl5_comm, pc) -> dict[str, float | None]:
         "pkl5 bcast": per_call(comm, lambda: pkl5_comm.bcast(mine, 0)),
         "comm.Bcast": per_call(comm, lambda: comm.Bcast(buffer, 0)),
         "Bcast new buf": per_call(comm, lambda: comm.Bcast(buffer if rank == 0 else empty(), 0)),
+        "Bcast new buf + size": fresh,
         "py_broadcast": per_call(comm, lambda: pc.py_broadcast(mine, 0), repeats=2),
         "nrn-patch": None,
     }
-
-
-def size_sweep(pkl5_comm, pc, patch_parallel) -> dict[str, list]:
-    """Seconds per broadcast of float64 arrays from 1 KB to 100 MB, for the plot."""
-    sizes = [1 << 10, 10 << 10, 100 << 10, MB, 10 * MB, 100 * MB]
-    sweep: dict[str, list] = {"bytes": sizes}
-    for nbytes in sizes:
-        array = np.ones(nbytes // 8)
-        times = time_methods(array, pkl5_comm, pc)
-        if patch_parallel is not None and nbytes <= 10 * MB:  # ~15 s at 100 MB
-            times["nrn-patch"] = time_patch(patch_parallel, array)
-        for method, seconds in times.items():
-            sweep.setdefault(method, []).append(seconds)
-    return sweep
 
 
 def main() -> None:
@@ -144,18 +142,25 @@ def main() -> None:
         patch_parallel = None
     pkl5_comm = pkl5.Intracomm(comm)
     rows = []
+    sweep: dict[str, list] = {"bytes": []}
     patch_alive = patch_parallel is not None
     for name, obj in payloads().items():
         times = time_methods(obj, pkl5_comm, pc)
         if patch_alive:
             times["nrn-patch"] = time_patch(patch_parallel, obj)
             patch_alive = times["nrn-patch"] < PATCH_CUTOFF
-        baseline = "comm.Bcast" if "array" in name else "comm.bcast"
-        ratio = f"{times['parnrn'] / times[baseline]:.2f} x {baseline}"
+        ratio = f"{times['parnrn'] / times['comm.bcast']:.2f} x comm.bcast"
         if times["parnrn in place"] is not None:
-            ratio += f" (in place {times['parnrn in place'] / times[baseline]:.2f} x)"
+            fresh = min(times["comm.bcast"], times["Bcast new buf + size"])
+            ratio = (
+                f"{times['parnrn'] / fresh:.2f} x faster of comm.bcast, new buf + size "
+                f"(in place {times['parnrn in place'] / times['comm.Bcast']:.2f} x Bcast)"
+            )
         rows.append([name, *map(fmt_time, times.values()), ratio])
-    sweep = size_sweep(pkl5_comm, pc, patch_parallel)
+        if name.endswith(" array"):
+            sweep["bytes"].append(obj.nbytes)
+            for method, seconds in times.items():
+                sweep.setdefault(method, []).append(seconds)
     if rank == 0:
         notes = [
             f"100 MB parnrn broadcast, peak RSS growth: root {rss_root:.1f} MB, "

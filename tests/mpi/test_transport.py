@@ -70,6 +70,12 @@ def payloads():
         "0-d": np.array(7.25),
         "empty": np.zeros((0, 3)),
         "structured": np.zeros(40_000, dtype=[("t", "f8"), ("gid", "i8")]),
+        "1 KB": np.arange(128.0),
+        "big-endian": np.arange(1000, dtype=">f8"),
+        "float16": np.arange(50, dtype=np.float16),
+        "datetime": np.arange(40_000).astype("datetime64[ns]"),
+        "text 0-d": np.array("x" * 100),
+        "text": np.array(["spike", "train"] * 5000),
         "dict of arrays": {f"a{i}": np.full(40_000, float(i)) for i in range(6)},
         "large bytes": bytes(range(256)) * 4096,
     }
