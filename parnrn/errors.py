@@ -7,6 +7,9 @@ and its own traceback are never lost.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 __all__ = [
     "ParnrnError",
     "MPIConfigError",
@@ -19,6 +22,8 @@ __all__ = [
     "CollectiveMismatchError",
     "CollectiveTimeoutError",
     "HocError",
+    "TaskError",
+    "TaskFailure",
 ]
 
 Failures = dict[int, tuple[str, str, str]]
@@ -205,3 +210,59 @@ class CollectiveTimeoutError(ParallelError):
     def __init__(self, message: str, missing: list[int] | None = None):
         super().__init__(message)
         self.missing: list[int] = list(missing or [])
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """One item of ``p.parallel.map`` that failed: its index and ``repr``, the world rank
+    and subworld that ran it, and the exception's type, message and traceback text.
+
+    Example::
+
+        except TaskError as error:
+            for failure in error.tasks:
+                print(failure.index, failure.item, failure.rank, failure.type_name)
+    """
+
+    index: int
+    item: str
+    rank: int
+    subworld: int
+    type_name: str
+    message: str
+    traceback: str
+
+    def __str__(self) -> str:
+        return (
+            f"item {self.index} ({self.item}) on rank {self.rank} (subworld {self.subworld}): "
+            f"{self.type_name}: {self.message}"
+        )
+
+
+class TaskError(ParallelError):
+    """Items of ``p.parallel.map`` failed; raised on every rank once every item is done.
+
+    ``tasks`` lists each failure (a ``TaskFailure``) by index; ``results`` maps the index
+    of each item that succeeded to its result (on rank 0, or on every rank with
+    ``results_everywhere=True``; None elsewhere); ``failures`` maps each failing rank to
+    its first failure's ``(type_name, message, traceback_text)``, as for every
+    ``ParallelError``.
+
+    Example::
+
+        try:
+            results = p.parallel.map(simulate, weights)
+        except TaskError as error:
+            print(error)                 # names every failed item, its rank and exception
+            good = error.results         # {index: result} of the items that succeeded
+    """
+
+    def __init__(
+        self, message: str, tasks: list[TaskFailure], results: dict[int, Any] | None = None
+    ):
+        failures: Failures = {}
+        for task in tasks:
+            failures.setdefault(task.rank, (task.type_name, task.message, task.traceback))
+        super().__init__(message, failures)
+        self.tasks: list[TaskFailure] = list(tasks)
+        self.results: dict[int, Any] | None = results
