@@ -100,6 +100,10 @@ class ParallelContext:
         """The wrapped ``h.ParallelContext()``."""
         return self._pc
 
+    def __reduce__(self) -> Any:
+        # Pickled (in a lambda given to map, say), it is the receiving rank's own wrapper.
+        return (ParallelContext, ())
+
     def __repr__(self) -> str:
         return f"<parnrn ParallelContext rank {self._rank} of {self._size}>"
 
