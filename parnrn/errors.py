@@ -163,6 +163,10 @@ class HocError(ParnrnError, RuntimeError):
         self.rank = rank
         self.what = what
 
+    def __reduce__(self) -> Any:
+        # Sent to another rank whole (p.parallel.map's failed items): all four arguments.
+        return (type(self), (str(self), self.hoc_text, self.rank, self.what))
+
 
 class RemoteRankError(ParallelError):
     """Another rank failed inside a collective operation or ``collective()`` block.
@@ -266,3 +270,6 @@ class TaskError(ParallelError):
         super().__init__(message, failures)
         self.tasks: list[TaskFailure] = list(tasks)
         self.results: dict[int, Any] | None = results
+
+    def __reduce__(self) -> Any:
+        return (type(self), (str(self), self.tasks, self.results))

@@ -175,3 +175,20 @@ def test_a_lambda_may_use_h_and_p_parallel():
 
     pc = p.parallel
     assert pc.map(lambda x: (h.dt > 0, pc.size, x), [1]) == [(True, 1, 1)]
+
+
+def test_hoc_and_task_errors_survive_pickling():
+    import pickle
+
+    from parnrn.errors import TaskFailure
+
+    hoc = pickle.loads(pickle.dumps(HocError("msg", "text", 3, "psolve")))
+    assert (str(hoc), hoc.hoc_text, hoc.rank, hoc.what) == ("msg", "text", 3, "psolve")
+    failure = TaskFailure(1, "1", 0, 0, "ValueError", "bad", "tb")
+    task = pickle.loads(pickle.dumps(TaskError("two", [failure], {0: 5})))
+    assert (str(task), task.tasks, task.results, task.failures) == (
+        "two",
+        [failure],
+        {0: 5},
+        {0: ("ValueError", "bad", "tb")},
+    )

@@ -8,6 +8,7 @@ runs on the same ranks. ``exceptions``: the same with ``return_exceptions=True``
 it caught and that no task ran. ``leftover``: tasks keep their sections in a global.
 """
 
+import os
 import sys
 import threading
 import time
@@ -33,12 +34,14 @@ def task(item):
         h.delete_section(sec=soma)
         soma.L = 10
     if item == 7:
-        time.sleep(2.5 if ranks_per_task > 1 else 60)
+        time.sleep(2.5 if ranks_per_task > 1 else 300)  # interrupted at 1.5 s when alone
     return item * item
 
 
 def say(text):
-    print(f"@{world_rank} {text}", flush=True)
+    """One whole line in one write: mpiexec merges the ranks' output."""
+    sys.stdout.flush()
+    os.write(1, f"@{world_rank} {text}\n".encode())
 
 
 if mode in ("failures", "exceptions"):
@@ -54,7 +57,7 @@ if mode in ("failures", "exceptions"):
         if error.results is not None:
             say(f"finished {sorted(error.results.items())}")
         if world_rank == 0:
-            print(str(error), flush=True)
+            say(str(error))
     else:
         if results is not None:
             say("results " + " ".join(type(r).__name__ if isinstance(r, Exception) else str(r)
