@@ -97,8 +97,8 @@ def sweep(
     if size > 1:
         transport.same_on_every_rank(settings, "map", world)
     _check_arguments(pc, size, ranks_per_task, chunksize, timeout)
-    fn = _send_function(fn if rank == 0 else None, world)
-    items = _send_to_every_rank("items", list(items) if rank == 0 else None, world)
+    fn = _send_function(fn, rank, world)
+    items = _send_to_every_rank("items", _listed(items) if rank == 0 else None, world)
     h = neuron_context()[0]
     runner = _Runner(h, pc, fn, items, timeout, ranks_per_task, rank)
     collector = _Collector(items, progress) if rank == 0 else None
@@ -148,7 +148,26 @@ def _check_arguments(pc: Any, size: int, ranks_per_task: Any, chunksize: Any, ti
         )
 
 
-def _send_function(fn: Any, world: Any) -> Callable[[Any], Any]:
+def _listed(items: Any) -> Any:
+    """Rank 0's items as a list, or what makes their broadcast fail on every rank."""
+    try:
+        return list(items)
+    except Exception as exc:
+        return _Unlisted(exc)
+
+
+class _Unlisted:
+    """Items that could not be listed on rank 0: pickling it raises why, and the
+    broadcast raises the same ``BroadcastError`` on every rank."""
+
+    def __init__(self, exc: Exception):
+        self.exc = exc
+
+    def __reduce__(self) -> Any:
+        raise TypeError(f"items cannot be listed: {type(self.exc).__name__}: {self.exc}")
+
+
+def _send_function(fn: Any, rank: int, world: Any) -> Callable[[Any], Any]:
     """Rank 0's ``fn`` on every rank, or the same ``BroadcastError`` on every rank.
 
     A function every rank can import (the script's own, under ``__main__`` too) travels
@@ -157,7 +176,7 @@ def _send_function(fn: Any, world: Any) -> Callable[[Any], Any]:
     (cloudpickle).
     """
     sent: tuple[str, Any] | None = None
-    if fn is not None:
+    if rank == 0:
         try:
             sent = ("ok", _dumps_function(fn))
         except Exception as exc:

@@ -192,3 +192,14 @@ def test_hoc_and_task_errors_survive_pickling():
         {0: 5},
         {0: ("ValueError", "bad", "tb")},
     )
+
+
+def test_items_that_cannot_be_listed_or_fn_not_callable_are_clear_errors():
+    def broken():
+        yield 1
+        raise OSError("disk gone")
+
+    with pytest.raises(BroadcastError, match="could not send items.*OSError: disk gone"):
+        p.parallel.map(square, broken())
+    with pytest.raises(BroadcastError, match="could not send fn.*fn must be callable"):
+        p.parallel.map(None, [1])
