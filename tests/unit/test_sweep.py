@@ -203,3 +203,11 @@ def test_items_that_cannot_be_listed_or_fn_not_callable_are_clear_errors():
         p.parallel.map(square, broken())
     with pytest.raises(BroadcastError, match="could not send fn.*fn must be callable"):
         p.parallel.map(None, [1])
+
+
+def test_progress_bar_counts_items_and_failures(pc, capsys):
+    pc.map(fail_on_odd, range(4), progress=True, return_exceptions=True)
+    shown = capsys.readouterr().err
+    assert "map: 100%" in shown and "4/4" in shown and "failed=2" in shown
+    pc.map(fail_on_odd, range(4), return_exceptions=True)  # not a terminal: no bar
+    assert "map:" not in capsys.readouterr().err
