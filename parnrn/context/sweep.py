@@ -7,12 +7,12 @@ same clear error on every rank before any task runs. The world is split with NEU
 the task's subworld of ``k`` ranks. Items are handed out dynamically: the leader (rank 0)
 of each subworld, rank 0 of the world included, takes the next chunk of indices from a
 counter in rank 0's memory with an atomic ``MPI_Fetch_and_op``, which needs nothing from
-rank 0 while it works; the chunk is broadcast inside the subworld. A leader sends each
-chunk's outcomes (results, or the failure records of the items that raised) to rank 0
-without waiting; rank 0 collects them between its own tasks and at the end, where one
-broadcast tells every rank which items failed. Before the first task and after each,
-NEURON's gids are cleared and the sections a task left alive are deleted; after ``map``
-the world is whole again (``pc.subworlds(nhost_world)``).
+rank 0 while it works; the chunk is broadcast inside the subworld. A leader sends its
+outcomes (results, or the failure records of the items that raised) to rank 0 without
+waiting, together every few milliseconds; rank 0 collects them between its own tasks and
+at the end, where one broadcast tells every rank which items failed. Before the first
+task and after each, NEURON's gids are cleared and the sections a task left alive are
+deleted; after ``map`` the world is whole again (``pc.subworlds(nhost_world)``).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ from ..runtime import neuron_context, start
 
 # The tag of outcome messages on the sweep's own communicator.
 _OUTCOMES = 1
+# Seconds a leader gathers outcomes before sending them to rank 0 together.
+_BATCH = 0.002
 # The longest a failed item's repr is kept.
 _ITEM_REPR = 200
 # Failures spelled out in a TaskError's message; the rest are counted.
@@ -267,7 +269,7 @@ def _spread(
     pc.subworlds(ranks_per_task)
     inner = pc.comm.Dup() if ranks_per_task > 1 else None
     leader = pc.rank == 0
-    sending: list[Any] = []
+    outbox = _Outbox(runner, comm, MPI, collector) if leader else None
     runner.begin()
     total = len(items)
     while True:
@@ -280,20 +282,52 @@ def _spread(
         outcomes = [runner.run(index) for index in chunk]
         if inner is not None:
             outcomes = _combine(inner.gather(_failures_only(outcomes), root=0), outcomes)
-        if collector is not None:
-            collector.add(runner.pack(outcomes))
-            collector.receive(comm, MPI, block=False)
-        elif leader:
-            payload = runner.pack(outcomes)
-            sending.append((comm.isend(payload, dest=0, tag=_OUTCOMES), payload))
-    if collector is not None:
-        collector.receive(comm, MPI, block=True)
-    for request, _ in sending:
-        request.wait()
+        if outbox is not None:
+            outbox.put(outcomes)
+    if outbox is not None:
+        outbox.close()
     if inner is not None:
         inner.Free()
     counter.free()
     pc.subworlds(size)  # the world whole again, as before map
+
+
+class _Outbox:
+    """A leader's outcomes on their way to rank 0, sent together at most every
+    ``_BATCH`` seconds (one message, not one per chunk, for many short tasks) and at the
+    end, without waiting for rank 0. On rank 0 they go straight to the collector, which
+    then takes what the others sent."""
+
+    def __init__(self, runner: _Runner, comm: Any, MPI: Any, collector: _Collector | None):
+        self.runner, self.comm, self.MPI, self.collector = runner, comm, MPI, collector
+        self.pending: list[Outcome] = []
+        self.sent: list[tuple[Any, bytes]] = []  # requests and their buffers, kept alive
+        self.last = time.perf_counter()
+
+    def put(self, outcomes: list[Outcome]) -> None:
+        self.pending.extend(outcomes)
+        if time.perf_counter() - self.last >= _BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            payload = self.runner.pack(self.pending)
+            self.pending = []
+            if self.collector is not None:
+                self.collector.add(payload)
+            else:
+                self.sent.append((self.comm.isend(payload, dest=0, tag=_OUTCOMES), payload))
+        if self.collector is not None:
+            self.collector.receive(self.comm, self.MPI, block=False)
+        self.last = time.perf_counter()
+
+    def close(self) -> None:
+        """Send the rest; on rank 0, wait until every item is in."""
+        self.flush()
+        if self.collector is not None:
+            self.collector.receive(self.comm, self.MPI, block=True)
+        for request, _ in self.sent:
+            request.wait()
 
 
 class _Counter:

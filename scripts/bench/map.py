@@ -1,14 +1,14 @@
 """map benchmark: per-task overhead of p.parallel.map and the balance of an uneven sweep.
 
-    python scripts/bench/map.py        # launches mpiexec -n 2 three times, under a minute
+    python scripts/bench/map.py        # 7 launches of mpiexec -n 2, about a minute
 
-Part 1 (one launch on 2 ranks): 2,000 trivial tasks (``fn(x) = x``) through
-``p.parallel.map``, through ``mpi4py.futures.MPICommExecutor(comm, root=0).map`` and, in
-part 2 (a launch of its own: ``pc.done()`` ends the workers), through NEURON's bulletin
-board (``pc.runworker``, ``submit``, ``working``, ``pyret``, ``done``); the median of 5
-runs each, as wall time per task. With 2 ranks p.parallel.map and the bulletin board run
-tasks on both ranks, MPICommExecutor on rank 1 only (its root only hands out).
-Then 32 ring runs of uneven length (50 cells, 100 to 1000 ms) through p.parallel.map on
+2,000 trivial tasks (``fn(x) = x``) through ``p.parallel.map`` and
+``mpi4py.futures.MPICommExecutor(comm, root=0).map`` (alternating in one launch), and
+through NEURON's bulletin board (``pc.runworker``, ``submit``, ``working``, ``pyret``,
+``done``: a launch of its own, since ``pc.done()`` ends the workers); the launches
+alternate 3 times; wall time per task, medians. With 2 ranks p.parallel.map and the
+bulletin board run tasks on both ranks, MPICommExecutor on rank 1 only (its root only
+hands out). Then 32 ring runs of uneven length (50 cells, 100 to 1000 ms) through p.parallel.map on
 the 2 ranks: the total against the ideal, the sum of the tasks' own times / 2 workers.
 Targets: map <= 1.5x MPICommExecutor per task, below the bulletin board; sweep within
 10 % of ideal.
@@ -22,6 +22,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 
@@ -29,6 +31,7 @@ from _common import emit, fmt_time, mpiexec  # noqa: E402
 
 TASKS = 2000
 REPEATS = 5
+ROUNDS = 3
 SWEEP = 32
 TIME_LIMIT = 150  # seconds for one launch
 
@@ -49,58 +52,51 @@ def timed_ring(tstop: float) -> float:
     return time.perf_counter() - began
 
 
-def part_executor() -> dict:
-    """MPICommExecutor alone, for a launch with its polling backoff set to 0."""
-    from mpi4py import MPI
-    from mpi4py.futures import MPICommExecutor
-
-    comm = MPI.COMM_WORLD.Dup()
-    out = {}
-    for chunksize in (1, 10):
-        times = []
-        for _ in range(REPEATS):
-            comm.Barrier()
-            began = time.perf_counter()
-            with MPICommExecutor(comm, root=0) as executor:
-                if executor is not None:
-                    list(executor.map(trivial, range(TASKS), chunksize=chunksize))
-            times.append(time.perf_counter() - began)
-        out[f"fast_executor{chunksize}"] = statistics.median(times) / TASKS
-    return out if comm.Get_rank() == 0 else {}
-
-
-def part_mpi() -> dict:
+def part_trivial() -> dict:
+    """2,000 trivial tasks: p.parallel.map and MPICommExecutor (default backoff, and 0),
+    alternating, so that both see the same machine."""
     from mpi4py.futures import MPICommExecutor
 
     from parnrn import p
 
     world = p.parallel.world_comm
     comm = world.Dup()
-    rank = world.Get_rank()
-    out: dict = {}
-    for chunksize in (1, 10):
-        mapped, executor_times = [], []
-        for _ in range(REPEATS):
-            world.Barrier()
-            began = time.perf_counter()
-            p.parallel.map(trivial, range(TASKS), chunksize=chunksize, progress=False)
-            mapped.append(time.perf_counter() - began)
-            comm.Barrier()
-            began = time.perf_counter()
-            with MPICommExecutor(comm, root=0) as executor:
-                if executor is not None:
-                    list(executor.map(trivial, range(TASKS), chunksize=chunksize))
-            executor_times.append(time.perf_counter() - began)
-        out[f"map{chunksize}"] = statistics.median(mapped) / TASKS
-        out[f"executor{chunksize}"] = statistics.median(executor_times) / TASKS
+    times: dict[str, list[float]] = {}
+
+    def timed(name: str, run: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        world.Barrier()
+        began = time.perf_counter()
+        run(*args, **kwargs)
+        times.setdefault(name, []).append(time.perf_counter() - began)
+
+    def executor(chunksize: int, **options: Any) -> None:
+        with MPICommExecutor(comm, root=0, **options) as pool:
+            if pool is not None:
+                list(pool.map(trivial, range(TASKS), chunksize=chunksize))
+
+    for _ in range(REPEATS):
+        for chunksize in (1, 10):
+            timed(f"map{chunksize}", p.parallel.map, trivial, range(TASKS), chunksize=chunksize)
+            timed(f"executor{chunksize}", executor, chunksize)
+            timed(f"fast_executor{chunksize}", executor, chunksize, backoff=0)
+    if world.Get_rank() != 0:
+        return {}
+    return {name: statistics.median(seconds) / TASKS for name, seconds in times.items()}
+
+
+def part_sweep() -> dict:
+    """32 ring runs of uneven length through p.parallel.map: total against ideal."""
+    from parnrn import p
+
+    world = p.parallel.world_comm
     tstops = [100 + 900 * ((i * 13) % SWEEP) / (SWEEP - 1) for i in range(SWEEP)]
     world.Barrier()
     began = time.perf_counter()
-    durations = p.parallel.map(timed_ring, tstops, progress=False)
-    out["sweep_total"] = time.perf_counter() - began
-    if rank == 0:
-        out["sweep_ideal"] = sum(durations) / world.Get_size()
-    return out if rank == 0 else {}
+    durations = p.parallel.map(timed_ring, tstops)
+    total = time.perf_counter() - began
+    if world.Get_rank() != 0:
+        return {}
+    return {"sweep_total": total, "sweep_ideal": sum(durations) / world.Get_size()}
 
 
 def part_bulletin() -> dict:
@@ -120,11 +116,9 @@ def part_bulletin() -> dict:
     return {"bulletin": statistics.median(times) / TASKS}
 
 
-def launch(part: str, env: dict | None = None) -> dict:
+def launch(part: str) -> dict:
     argv = [mpiexec(), "-n", "2", sys.executable, __file__, part]
-    done = subprocess.run(
-        argv, capture_output=True, text=True, timeout=TIME_LIMIT, env={**os.environ, **(env or {})}
-    )
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=TIME_LIMIT)
     lines = [line for line in done.stdout.splitlines() if line.startswith("@json ")]
     if done.returncode != 0 or not lines:
         sys.exit(f"{part} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -132,11 +126,15 @@ def launch(part: str, env: dict | None = None) -> dict:
 
 
 def main() -> None:
-    figures = {
-        **launch("mpi"),
-        **launch("executor", {"MPI4PY_FUTURES_BACKOFF": "0"}),
-        **launch("bulletin"),
-    }
+    # The bulletin board needs a launch of its own (pc.done() ends the workers): the
+    # launches alternate, ROUNDS times, and each figure is the median over the rounds.
+    rounds: dict[str, list[float]] = {}
+    for _ in range(ROUNDS):
+        for part in ("trivial", "bulletin"):
+            for name, value in launch(part).items():
+                rounds.setdefault(name, []).append(value)
+    figures = {name: statistics.median(values) for name, values in rounds.items()}
+    figures.update(launch("sweep"))
     rows = []
     for chunksize in (1, 10):
         mapped, executor = figures[f"map{chunksize}"], figures[f"executor{chunksize}"]
@@ -156,11 +154,12 @@ def main() -> None:
         )
     total, ideal = figures["sweep_total"], figures["sweep_ideal"]
     notes = [
-        "Wall time per task, median of 5 runs, 2 ranks on one node; the machine is shared, "
-        "so compare the ratios (measured in the same run), not the absolute times.",
+        f"Wall time per task, 2 ranks on one node: the median of {REPEATS} runs in a launch, "
+        f"then the median over {ROUNDS} launches alternating with the bulletin board's. The "
+        "machine is shared with other work: compare the ratios, not the absolute times.",
         "p.parallel.map and the bulletin board run tasks on both ranks; MPICommExecutor on "
-        "rank 1 only, with its default polling backoff (up to 1 ms) and, in a launch of its "
-        "own, with MPI4PY_FUTURES_BACKOFF=0. The bulletin board has no chunksize.",
+        "rank 1 only, with its default polling backoff (up to 1 ms) and with backoff=0, "
+        "alternating with p.parallel.map in the same launch. The bulletin board has no chunksize.",
         f"Sweep of {SWEEP} ring runs (50 cells, 100-1000 ms) through p.parallel.map on 2 "
         f"ranks: {total:.2f} s; ideal (sum of the tasks' own times / 2 workers) "
         f"{ideal:.2f} s; {total / ideal:.3f}x ideal (target <= 1.10x).",
@@ -184,7 +183,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    parts = {"mpi": part_mpi, "executor": part_executor, "bulletin": part_bulletin}
+    parts = {"trivial": part_trivial, "bulletin": part_bulletin, "sweep": part_sweep}
     if len(sys.argv) > 1 and sys.argv[1] in parts:
         result = parts[sys.argv[1]]()
         if result:
