@@ -463,7 +463,8 @@ class ParallelContext:
         ``ParallelCon``, ``run``, ``gather_spikes``, collectives), and a task's result is
         what ``fn`` returns on its subworld's rank 0. NEURON's gids are cleared and the
         sections a task left are deleted before the next task; afterwards the world is
-        whole again.
+        whole again (though NEURON's bulletin board then sees it as one subworld: use
+        ``pc.submit`` before ``map``, not after).
 
         Returns, on rank 0, the results in item order (``ordered=False``: in the order
         they finished); None on the other ranks, or the same list with
