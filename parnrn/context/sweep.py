@@ -387,9 +387,14 @@ class _Runner:
         item = self.items[index]
         began = time.perf_counter()
         try:
-            if self.timeout is None or self.k > 1:
-                # A k-rank task is not interrupted: its ranks may wait for each other
-                # inside NEURON, where an exception on one rank leaves the others stuck.
+            if self.k > 1:
+                # Not interrupted: its ranks may wait for each other inside NEURON, where
+                # an exception on one rank leaves the others stuck. A block collective
+                # over the subworld: a rank that fails before a parnrn collective makes
+                # the others waiting in it raise, instead of leaving them there.
+                with transport.collective(self.pc.comm):
+                    value = self.fn(item)
+            elif self.timeout is None:
                 value = self.fn(item)
             else:
                 with _deadline(self.timeout, index):

@@ -81,6 +81,17 @@ def test_return_exceptions_on_3_ranks():
     assert expected in lines_of(done.stdout, 0), done.output
 
 
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_a_rank_failing_before_a_collective_does_not_leave_its_subworld_waiting(ranks):
+    done = run_mpi(ranks, [SCENARIO, "collective", "2"], TIMEOUT)
+    assert done.returncode == 0, done.output
+    for rank in range(ranks):
+        failed = [line for line in lines_of(done.stdout, rank) if line.startswith("failed")]
+        assert len(failed) == 1 and failed[0].startswith("failed 2 ValueError rank "), done.output
+        assert int(failed[0].split()[-1]) % 2 == 1  # the subworld's last rank
+    assert "finished [(0, 0), (1, 10), (3, 30)]" in lines_of(done.stdout, 0)
+
+
 @pytest.mark.parametrize(
     ("mode", "ranks", "per_task"), [("unpicklable_fn", 2, 1), ("unpicklable_items", 4, 2)]
 )

@@ -4,8 +4,10 @@
 is a hoc error (``execerror``), item 6 touches a deleted section and item 7 runs past the
 timeout; every rank prints what it caught, rank 0 the finished results, then a second map
 runs on the same ranks. ``exceptions``: the same with ``return_exceptions=True``.
-``unpicklable_fn`` / ``unpicklable_items``: map is given a lock; every rank prints what
-it caught and that no task ran. ``leftover``: tasks keep their sections in a global.
+``collective``: item 2 fails on the subworld's last rank while the others wait for it in
+``p.parallel.broadcast``. ``unpicklable_fn`` / ``unpicklable_items``: map is given a
+lock; every rank prints what it caught and that no task ran. ``leftover``: tasks keep
+their sections in a global.
 """
 
 import os
@@ -72,6 +74,20 @@ elif mode in ("unpicklable_fn", "unpicklable_items"):
     except BroadcastError as error:
         say(f"BroadcastError {error}")
     say(f"tasks run {len(ran)}")
+elif mode == "collective":
+
+    def share(item):
+        if item == 2 and p.parallel.rank == p.parallel.size - 1:
+            raise ValueError("fails before a collective the others wait in")
+        return p.parallel.broadcast(item * 10)
+
+    try:
+        p.parallel.map(share, range(4), ranks_per_task=ranks_per_task)
+    except TaskError as error:
+        (failure,) = error.tasks
+        say(f"failed {failure.index} {failure.type_name} rank {failure.rank}")
+        if error.results is not None:
+            say(f"finished {sorted(error.results.items())}")
 elif mode == "leftover":
     kept = []
 
