@@ -81,6 +81,17 @@ def test_return_exceptions_on_3_ranks():
     assert expected in lines_of(done.stdout, 0), done.output
 
 
+def test_an_exception_out_of_the_run_of_a_one_rank_task_fails_only_its_item():
+    # Outside map (or in a task of several ranks) it ends the job: the others may wait in
+    # NEURON. A task of one rank runs on a subworld of one: nobody waits for it.
+    done = run_mpi(2, [SCENARIO, "run_error", "1"], TIMEOUT)
+    assert done.returncode == 0, done.output
+    for rank in (0, 1):
+        (failed,) = [line for line in lines_of(done.stdout, rank) if line.startswith("failed")]
+        assert failed.startswith("failed 1 HocError rank "), done.output
+    assert "a callback fails inside psolve" in done.stderr
+
+
 @pytest.mark.parametrize("ranks", [2, 4])
 def test_a_rank_failing_before_a_collective_does_not_leave_its_subworld_waiting(ranks):
     done = run_mpi(ranks, [SCENARIO, "collective", "2"], TIMEOUT)

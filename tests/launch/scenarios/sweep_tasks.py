@@ -5,7 +5,8 @@ is a hoc error (``execerror``), item 6 touches a deleted section and item 7 runs
 timeout; every rank prints what it caught, rank 0 the finished results, then a second map
 runs on the same ranks. ``exceptions``: the same with ``return_exceptions=True``.
 ``collective``: item 2 fails on the subworld's last rank while the others wait for it in
-``p.parallel.broadcast``. ``unpicklable_fn`` / ``unpicklable_items``: map is given a
+``p.parallel.broadcast``. ``run_error``: item 1's ``p.parallel.run`` raises (a NEURON
+callback fails). ``unpicklable_fn`` / ``unpicklable_items``: map is given a
 lock; every rank prints what it caught and that no task ran. ``leftover``: tasks keep
 their sections in a global.
 """
@@ -88,6 +89,26 @@ elif mode == "collective":
         say(f"failed {failure.index} {failure.type_name} rank {failure.rank}")
         if error.results is not None:
             say(f"finished {sorted(error.results.items())}")
+elif mode == "run_error":
+    from parnrn.examples import ring
+
+    def run_fails(item):
+        model = ring.build(6, 2)
+        if item == 1:
+
+            def boom():
+                raise ZeroDivisionError("a callback fails inside psolve")
+
+            handler = h.FInitializeHandler(lambda: h.CVode().event(5, boom))  # noqa: F841
+        p.parallel.run(20)
+        del model
+        return item
+
+    try:
+        p.parallel.map(run_fails, range(4), ranks_per_task=ranks_per_task)
+    except TaskError as error:
+        (failure,) = error.tasks
+        say(f"failed {failure.index} {failure.type_name} rank {failure.rank}")
 elif mode == "leftover":
     kept = []
 
