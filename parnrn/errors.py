@@ -178,44 +178,6 @@ class RemoteRankError(ParallelError):
     """
 
 
-class CollectiveMismatchError(ParallelError):
-    """Ranks entered different collective operations (or the same one with other roots).
-
-    Example::
-
-        broadcast(x) if rank == 0 else gather(y)
-        # CollectiveMismatchError: ranks entered different collectives:
-        # rank 0 in broadcast(root=0) #3 at model.py:40; rank 1 in gather(root=0) #3 ...
-
-    ``where`` maps every rank to ``(operation, root, sequence_number, call_site)``.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        failures: Failures | None = None,
-        where: dict[int, tuple[str, int, int, str]] | None = None,
-    ):
-        super().__init__(message, failures)
-        self.where: dict[int, tuple[str, int, int, str]] = dict(where or {})
-
-
-class CollectiveTimeoutError(ParallelError):
-    """A collective waited longer than the configured timeout.
-
-    ``missing`` lists the ranks that never arrived.
-
-    Example::
-
-        parnrn.configure(timeout=60)
-        p.parallel.barrier()   # a rank never arrives: CollectiveTimeoutError after 60 s
-    """
-
-    def __init__(self, message: str, missing: list[int] | None = None):
-        super().__init__(message)
-        self.missing: list[int] = list(missing or [])
-
-
 @dataclass(frozen=True)
 class TaskFailure:
     """One item of ``p.parallel.map`` that failed: its index and ``repr``, the world rank
@@ -273,3 +235,41 @@ class TaskError(ParallelError):
 
     def __reduce__(self) -> Any:
         return (type(self), (str(self), self.tasks, self.results))
+
+
+class CollectiveMismatchError(ParallelError):
+    """Ranks entered different collective operations (or the same one with other roots).
+
+    Example::
+
+        broadcast(x) if rank == 0 else gather(y)
+        # CollectiveMismatchError: ranks entered different collectives:
+        # rank 0 in broadcast(root=0) #3 at model.py:40; rank 1 in gather(root=0) #3 ...
+
+    ``where`` maps every rank to ``(operation, root, sequence_number, call_site)``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        failures: Failures | None = None,
+        where: dict[int, tuple[str, int, int, str]] | None = None,
+    ):
+        super().__init__(message, failures)
+        self.where: dict[int, tuple[str, int, int, str]] = dict(where or {})
+
+
+class CollectiveTimeoutError(ParallelError):
+    """A collective waited longer than the configured timeout.
+
+    ``missing`` lists the ranks that never arrived.
+
+    Example::
+
+        parnrn.configure(timeout=60)
+        p.parallel.barrier()   # a rank never arrives: CollectiveTimeoutError after 60 s
+    """
+
+    def __init__(self, message: str, missing: list[int] | None = None):
+        super().__init__(message)
+        self.missing: list[int] = list(missing or [])
