@@ -456,7 +456,8 @@ class ParallelContext:
         sweep, or the ``map`` of an optimiser. Collective: every rank calls it.
 
         ``fn`` and ``items`` are taken from rank 0 (other ranks may pass None) and sent to
-        every rank with cloudpickle: an unpicklable one is a ``BroadcastError`` on every
+        every rank (``fn`` by reference when every rank can import it, else by value with
+        cloudpickle, as the items): an unpicklable one is a ``BroadcastError`` on every
         rank before any task runs. Items are handed out dynamically, ``chunksize`` at a
         time, to subworlds of ``ranks_per_task`` ranks (``pc.subworlds``, rank 0 working
         too); inside ``fn``, ``p.parallel`` acts on the task's subworld (its ranks, gids,
