@@ -30,6 +30,8 @@ from .errors import (
     ParallelError,
     ParnrnError,
     RemoteRankError,
+    TaskError,
+    TaskFailure,
     TransportError,
 )
 from .settings import configure
@@ -53,6 +55,9 @@ __all__ = [
     "CollectiveMismatchError",
     "CollectiveTimeoutError",
     "HocError",
+    "TaskError",
+    "TaskFailure",
+    "item_rng",
 ]
 
 
@@ -83,6 +88,10 @@ def __getattr__(name: str) -> Any:
         from .context import parallel
 
         return getattr(parallel, name)
+    if name == "item_rng":
+        from .context.sweep import item_rng
+
+        return item_rng
     if name == "Spikes":
         from .context.spikes import Spikes
 

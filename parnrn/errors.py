@@ -7,6 +7,9 @@ and its own traceback are never lost.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 __all__ = [
     "ParnrnError",
     "MPIConfigError",
@@ -19,6 +22,8 @@ __all__ = [
     "CollectiveMismatchError",
     "CollectiveTimeoutError",
     "HocError",
+    "TaskError",
+    "TaskFailure",
 ]
 
 Failures = dict[int, tuple[str, str, str]]
@@ -158,6 +163,10 @@ class HocError(ParnrnError, RuntimeError):
         self.rank = rank
         self.what = what
 
+    def __reduce__(self) -> Any:
+        # Sent to another rank whole (p.parallel.map's failed items): all four arguments.
+        return (type(self), (str(self), self.hoc_text, self.rank, self.what))
+
 
 class RemoteRankError(ParallelError):
     """Another rank failed inside a collective operation or ``collective()`` block.
@@ -167,6 +176,65 @@ class RemoteRankError(ParallelError):
         with p.parallel.collective():
             build_cells()   # raises KeyError on rank 3: RemoteRankError on the others
     """
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """One item of ``p.parallel.map`` that failed: its index and ``repr``, the world rank
+    and subworld that ran it, and the exception's type, message and traceback text.
+
+    Example::
+
+        except TaskError as error:
+            for failure in error.tasks:
+                print(failure.index, failure.item, failure.rank, failure.type_name)
+    """
+
+    index: int
+    item: str
+    rank: int
+    subworld: int
+    type_name: str
+    message: str
+    traceback: str
+
+    def __str__(self) -> str:
+        return (
+            f"item {self.index} ({self.item}) on rank {self.rank} (subworld {self.subworld}): "
+            f"{self.type_name}: {self.message}"
+        )
+
+
+class TaskError(ParallelError):
+    """Items of ``p.parallel.map`` failed; raised on every rank once every item is done.
+
+    ``tasks`` lists each failure (a ``TaskFailure``) by index; ``results`` maps the index
+    of each item that succeeded to its result (on rank 0, or on every rank with
+    ``results_everywhere=True``; None elsewhere); ``failures`` maps each failing rank to
+    its first failure's ``(type_name, message, traceback_text)``, as for every
+    ``ParallelError``.
+
+    Example::
+
+        try:
+            results = p.parallel.map(simulate, weights)
+        except TaskError as error:
+            print(error)                 # names every failed item, its rank and exception
+            good = error.results         # {index: result} of the items that succeeded
+    """
+
+    def __init__(
+        self, message: str, tasks: list[TaskFailure], results: dict[int, Any] | None = None
+    ):
+        failures: Failures = {}
+        for task in tasks:
+            failures.setdefault(task.rank, (task.type_name, task.message, task.traceback))
+        super().__init__(message, failures)
+        self.tasks: list[TaskFailure] = list(tasks)
+        self.results: dict[int, Any] | None = results
+
+    def __reduce__(self) -> Any:
+        return (type(self), (str(self), self.tasks, self.results))
 
 
 class CollectiveMismatchError(ParallelError):

@@ -24,7 +24,7 @@ from ..hocerror import hoc_error, is_hoc_error, raising_hoc_errors
 from ..log import logger
 from ..ranks import rank_tag
 from ..runtime import neuron_context, start
-from . import gids, run, spikes
+from . import gids, run, spikes, sweep
 from .connect import HocObject, is_gid, set_weights, spike_detector, unwrap
 from .gids import GID_LIMIT, as_gid
 from .network import Network
@@ -77,6 +77,7 @@ class ParallelContext:
     def _start(self) -> None:
         self._h, self._pc = neuron_context()
         self.world_comm = start().data
+        self._subworld_comms: dict[tuple[int, int], Any] = {}
         self._follow_subworld()
         self._NetCon, self._Vector = self._h.NetCon, self._h.Vector
         # Bound once: looking a method up on a HocObject costs more than the call itself.
@@ -99,6 +100,10 @@ class ParallelContext:
         """The wrapped ``h.ParallelContext()``."""
         return self._pc
 
+    def __reduce__(self) -> Any:
+        # Pickled (in a lambda given to map, say), it is the receiving rank's own wrapper.
+        return (ParallelContext, ())
+
     def __repr__(self) -> str:
         return f"<parnrn ParallelContext rank {self._rank} of {self._size}>"
 
@@ -107,7 +112,8 @@ class ParallelContext:
 
         The subworld's communicator is made with ``Create_group``, collective over the
         subworld's ranks only (NEURON's subworlds are contiguous blocks of world ranks),
-        so this is safe inside one subworld's task.
+        so this is safe inside one subworld's task. It is made once per block of ranks and
+        kept: ``p.parallel.map`` splits the world on every call.
         """
         rank, size = int(self._pc.id()), int(self._pc.nhost())
         world = self.world_comm
@@ -115,9 +121,12 @@ class ParallelContext:
             self.comm = world
         else:
             first = int(self._pc.id_world()) - rank
-            members = world.Get_group().Range_incl([(first, first + size - 1, 1)])
-            self.comm = world.Create_group(members, tag=first)
-            members.Free()
+            comm = self._subworld_comms.get((first, size))
+            if comm is None:
+                members = world.Get_group().Range_incl([(first, first + size - 1, 1)])
+                comm = self._subworld_comms[(first, size)] = world.Create_group(members, first)
+                members.Free()
+            self.comm = comm
         self._rank, self._size = rank, size
         self.network = Network()
 
@@ -428,6 +437,67 @@ class ParallelContext:
         self._check_subworld()
         raising_hoc_errors(f"run({tstop})", run.run)(
             self.network, self._h, self._pc, self.comm, tstop, v_init, progress, strict
+        )
+
+    def map(
+        self,
+        fn: Any,
+        items: Iterable[Any] | None,
+        *,
+        ranks_per_task: int = 1,
+        ordered: bool = True,
+        chunksize: int = 1,
+        timeout: float | None = None,
+        return_exceptions: bool = False,
+        results_everywhere: bool = False,
+        progress: bool | None = None,
+    ) -> list[Any] | None:
+        """``[fn(item) for item in items]`` spread over the ranks of the job: a parameter
+        sweep, or the ``map`` of an optimiser. Collective: every rank calls it.
+
+        ``fn`` and ``items`` are taken from rank 0 (other ranks may pass None) and sent to
+        every rank (``fn`` by reference when every rank can import it, else by value with
+        cloudpickle, as the items): an unpicklable one is a ``BroadcastError`` on every
+        rank before any task runs. Items are handed out dynamically, ``chunksize`` at a
+        time, to subworlds of ``ranks_per_task`` ranks (``pc.subworlds``, rank 0 working
+        too); inside ``fn``, ``p.parallel`` acts on the task's subworld (its ranks, gids,
+        ``ParallelCon``, ``run``, ``gather_spikes``, collectives), and a task's result is
+        what ``fn`` returns on its subworld's rank 0. NEURON's gids are cleared and the
+        sections a task left are deleted before the next task; afterwards the world is
+        whole again (though NEURON's bulletin board then sees it as one subworld: use
+        ``pc.submit`` before ``map``, not after).
+
+        Returns, on rank 0, the results in item order (``ordered=False``: in the order
+        they finished); None on the other ranks, or the same list with
+        ``results_everywhere=True``. An exception in a task does not stop the others: at
+        the end every rank raises ``TaskError`` naming each failed item (index, repr,
+        rank, traceback), with the finished results in ``.results``; with
+        ``return_exceptions=True`` the exceptions stand in the results instead. A task
+        running past ``timeout`` seconds fails with ``TimeoutError`` (interrupted at the
+        next Python line with ``ranks_per_task=1``; with more ranks it runs to its end).
+        ``progress`` shows a bar on rank 0 (default: when stderr is a terminal).
+
+        Example::
+
+            def simulate(weight):
+                cells = build_ring(weight)               # p.ParallelCon, distribute, ...
+                p.parallel.run(200)                      # on this task's subworld
+                spikes = p.parallel.gather_spikes()      # on the subworld's rank 0
+                return None if spikes is None else len(spikes)
+
+            counts = p.parallel.map(simulate, weights, ranks_per_task=2)
+        """
+        return sweep.sweep(
+            self,
+            fn,
+            items,
+            ranks_per_task,
+            ordered,
+            chunksize,
+            timeout,
+            return_exceptions,
+            results_everywhere,
+            progress,
         )
 
     def finitialize(self, v_init: float | None = None) -> None:

@@ -47,8 +47,9 @@ def inputs(gid: int, ncell: int, fanout: int) -> Iterator[tuple[int, float, floa
         yield source, weight, delay
 
 
-def build(ncell: int = 20, fanout: int = 3) -> dict[int, Any]:
-    """Build this rank's share of the ring; returns what must stay alive, by gid."""
+def build(ncell: int = 20, fanout: int = 3, gain: float = 1.0) -> dict[int, Any]:
+    """Build this rank's share of the ring, every synaptic weight multiplied by ``gain``;
+    returns what must stay alive, by gid."""
     if fanout >= ncell:
         raise ValueError(f"fanout ({fanout}) must be smaller than ncell ({ncell})")
     cells = {int(gid): make_cell(int(gid)) for gid in p.parallel.distribute(range(ncell))}
@@ -56,7 +57,7 @@ def build(ncell: int = 20, fanout: int = 3) -> dict[int, Any]:
         p.ParallelCon(cell.soma, gid)
     for gid, cell in cells.items():
         for source, weight, delay in inputs(gid, ncell, fanout):
-            p.ParallelCon(source, cell.syn, weight=weight, delay=delay)
+            p.ParallelCon(source, cell.syn, weight=weight * gain, delay=delay)
     keep: dict[int, Any] = dict(cells)
     if 0 in cells:
         keep[-1] = kick(cells[0])

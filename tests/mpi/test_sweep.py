@@ -1,0 +1,65 @@
+"""p.parallel.map inside mpiexec -n 2 / -n 3: what p.parallel is inside a task and after
+map, results everywhere, arguments checked the same on every rank."""
+
+from __future__ import annotations
+
+import pytest
+
+from parnrn import ParallelError, TaskError, p
+
+pytestmark = pytest.mark.mpi(min_size=2)
+
+
+def identity(x):
+    """Where item ``x`` ran: this task's p.parallel, the subworld's agreed values."""
+    pc = p.parallel
+    ranks = pc.allgather(int(pc.id_world()))
+    return (x, pc.rank, pc.size, pc.broadcast(x * 10), ranks)
+
+
+def test_inside_a_task_p_parallel_is_the_subworld_and_after_map_the_world():
+    world = p.parallel.size
+    results = p.parallel.map(identity, range(7), results_everywhere=True)
+    assert [r[0] for r in results] == list(range(7))
+    for x, rank, size, sent, ranks in results:
+        assert (rank, size, sent, len(ranks)) == (0, 1, x * 10, 1)
+    assert (p.parallel.size, p.parallel.comm.Get_size()) == (world, world)
+    assert p.parallel.rank == p.parallel.world_comm.Get_rank()
+    assert p.parallel.allgather(p.parallel.rank) == list(range(world))
+
+
+@pytest.mark.mpi(min_size=2)
+def test_two_ranks_per_task_share_a_subworld():
+    world = p.parallel.size
+    if world % 2:
+        with pytest.raises(ValueError, match="does not divide the 3 ranks"):
+            p.parallel.map(identity, range(4), ranks_per_task=2)
+        return
+    results = p.parallel.map(identity, range(5), ranks_per_task=2, results_everywhere=True)
+    for x, rank, size, sent, ranks in results:
+        assert (rank, size, sent) == (0, 2, x * 10)
+        assert ranks[1] == ranks[0] + 1 and ranks[0] % 2 == 0
+    assert p.parallel.size == world
+
+
+def test_task_error_is_raised_on_every_rank_with_results_everywhere():
+    def odd_fails(x):
+        if x % 2:
+            raise KeyError(x)
+        return x
+
+    with pytest.raises(TaskError) as caught:
+        p.parallel.map(odd_fails, range(6), results_everywhere=True, chunksize=2)
+    assert [t.index for t in caught.value.tasks] == [1, 3, 5]
+    assert caught.value.results == {0: 0, 2: 2, 4: 4}
+
+
+def test_ranks_disagreeing_on_arguments_raise_on_every_rank():
+    with pytest.raises(ParallelError, match="chunksize"):
+        p.parallel.map(identity, range(3), chunksize=1 + p.parallel.rank)
+
+
+def test_items_are_read_on_rank_0_only():
+    items = range(4) if p.parallel.rank == 0 else None
+    results = p.parallel.map(lambda x: x + 1, items)
+    assert results == ([1, 2, 3, 4] if p.parallel.rank == 0 else None)
