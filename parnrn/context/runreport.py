@@ -133,9 +133,10 @@ class RunReport:
             lines.append(f"{label:>5}{times}{counts}")
         return "\n".join(lines)
 
-    def plot(self, path: str | Path | None = None) -> Any:
-        """A bar chart of each rank's computation and wait (stacked); saved to ``path``
-        when given. Returns the matplotlib Figure; needs the ``plot`` extra.
+    def plot(self, path: str | Path | None = None, ax: Any = None) -> Any:
+        """A bar chart of each rank's computation and wait (stacked), drawn on ``ax`` or
+        on a new figure, saved to ``path`` when given. Returns the matplotlib Axes; needs
+        the ``plot`` extra.
 
         Example::
 
@@ -143,23 +144,27 @@ class RunReport:
         """
         import matplotlib  # here: matplotlib costs seconds to import and only plot needs it
 
-        if path is not None:
+        if path is not None and ax is None:
             matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        figure, axes = plt.subplots(figsize=(max(4.0, 0.5 * self.ranks + 2), 3.2))
+        if ax is None:
+            _, ax = plt.subplots(figsize=(max(4.0, 0.5 * self.ranks + 2), 3.2))
         ranks = np.arange(self.ranks)
-        axes.bar(ranks, self.computation, label="computation (step_time)")
-        axes.bar(ranks, self.wait, bottom=self.computation, label="wait (wait_time)")
-        axes.set_xlabel("rank")
-        axes.set_ylabel("seconds")
-        axes.set_xticks(ranks)
-        axes.set_title(f"load balance {self.load_balance:.2f}, imbalance {self.imbalance:.1%}")
-        axes.legend(loc="lower right", fontsize="small")
-        figure.tight_layout()
+        ax.bar(ranks, self.computation, label="computation (step_time)")
+        ax.bar(ranks, self.wait, bottom=self.computation, label="wait (wait_time)")
+        ax.set_xlabel("rank")
+        ax.set_ylabel("seconds")
+        ax.set_xticks(ranks)
+        ax.set_title(f"load balance {self.load_balance:.2f}, imbalance {self.imbalance:.1%}")
+        top = float((self.computation + self.wait).max())
+        if top > 0:
+            ax.set_ylim(0, 1.35 * top)  # room for the legend above the bars
+        ax.legend(loc="upper left", fontsize="small")
         if path is not None:
-            figure.savefig(path, dpi=120)
-        return figure
+            ax.figure.tight_layout()
+            ax.figure.savefig(path, dpi=120)
+        return ax
 
 
 def counters(h: Any, pc: Any) -> tuple[float, ...]:
