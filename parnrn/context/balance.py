@@ -272,7 +272,7 @@ def costs_for(gids: np.ndarray, cost: CostSpec) -> np.ndarray:
         first = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"{rank_tag()} costs must be finite and non-negative: gid {int(gids[first])} "
-            f"costs {load[first]!r}"
+            f"costs {float(load[first])!r}"
         )
     return load
 
