@@ -121,6 +121,8 @@ def chart(reports: list, path: str) -> None:
     for ax, (strategy, report) in zip(axes, reports):
         report.plot(ax=ax)
         ax.set_title(f"{strategy}: imbalance {report.imbalance:.0%}", fontsize="medium")
+    top = max(float((report.computation + report.wait).max()) for _, report in reports)
+    axes[0].set_ylim(0, 1.35 * top)  # shared: room for the tallest bars and the legend
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     print(f"chart written to {path}")
