@@ -65,6 +65,11 @@ def _mechanism_names(h: Any, kind: int) -> list[str]:
     return names
 
 
+# Tables already made, by mcomplex file (and its modification time) and numbers of
+# mechanisms loaded: a mechanism library loaded later makes a new table.
+_tables: dict[tuple[str, int, int, int], Complexity] = {}
+
+
 def complexity(h: Any, mcomplex: str | os.PathLike | None = None) -> Complexity:
     """The complexity of every mechanism NEURON has loaded: ``LoadBalance``'s defaults, or
     those of a measured ``mcomplex`` file (``LoadBalance.read_mcomplex``).
@@ -73,6 +78,15 @@ def complexity(h: Any, mcomplex: str | os.PathLike | None = None) -> Complexity:
 
         complexity(h).density["hh"]  # 4.0: 1 + three states
     """
+    changed = os.stat(mcomplex).st_mtime_ns if mcomplex else 0
+    counts = int(h.MechanismType(0).count()), int(h.MechanismType(1).count())
+    key = (str(mcomplex or ""), changed, *counts)
+    if key not in _tables:
+        _tables[key] = _complexity(h, mcomplex)
+    return _tables[key]
+
+
+def _complexity(h: Any, mcomplex: str | os.PathLike | None) -> Complexity:
     density, ion_integrated, point = {}, {}, {}
     mechanisms = h.MechanismType(0)
     for i, name in enumerate(_mechanism_names(h, 0)):
@@ -140,7 +154,7 @@ def _trees(cell: Any) -> list[list[Any]]:
     """The section trees of ``cell``: a section's tree, the tree of the first section of
     ``cell.all`` (a hoc template or Python cell, as ``cell_complexity`` does), or the
     distinct trees of an iterable of sections."""
-    from neuron import nrn  # here: this module's other users need no NEURON
+    from neuron import nrn  # here: distribute imports this module and needs no NEURON
 
     if isinstance(cell, nrn.Section):
         return [list(cell.wholetree())]

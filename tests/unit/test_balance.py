@@ -208,3 +208,10 @@ def test_cost_distribution_is_lpt_with_ties_to_the_lower_rank():
     # Heaviest first, each to the least loaded rank; equal loads go to the lower rank.
     assert [s.tolist() for s in shares(2, [5, 1, 4, 2, 3, 3], ncell=6)] == [[0, 1, 5], [2, 3, 4]]
     assert [s.tolist() for s in shares(3, [1.0] * 6, ncell=6)] == [[0, 3], [1, 4], [2, 5]]
+
+
+def test_save_balance_on_one_rank(pc, tmp_path):
+    path = tmp_path / "balance.json"
+    assert pc.save_balance(str(path), {3: 2.5, 1: 9.0}) is None
+    assert balance.BalanceFile.load(path).costs == {1: 9.0, 3: 2.5}
+    assert pc.distribute([1, 3], "cost", cost=path).tolist() == [1, 3]
