@@ -5,7 +5,9 @@ numbers add up. Run under mpiexec -n 2 and -n 3."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,8 +20,16 @@ pytestmark = pytest.mark.mpi(min_size=2)
 NCELL = 30
 
 
-def shared_dir() -> str:
-    return p.parallel.broadcast(tempfile.mkdtemp() if p.parallel.rank == 0 else None)
+@pytest.fixture
+def shared_dir():
+    """A directory made by rank 0, named on every rank, removed after the test (pytest's
+    tmp_path is one per rank, and its clean-up races between ranks)."""
+    pc = p.parallel
+    path = pc.broadcast(tempfile.mkdtemp() if pc.rank == 0 else None)
+    yield path
+    pc.barrier()
+    if pc.rank == 0:
+        shutil.rmtree(path)
 
 
 def test_every_rank_gets_the_same_cost_distribution():
@@ -91,9 +101,9 @@ def test_compartments_per_rank():
         assert report.compartments.tolist() == counted
 
 
-def test_save_balance_then_distribute_from_the_file():
+def test_save_balance_then_distribute_from_the_file(shared_dir):
     pc = p.parallel
-    path = os.path.join(shared_dir(), "balance.json")
+    path = os.path.join(shared_dir, "balance.json")
     pc.gid_clear()
     model = mixed.build(NCELL, "round_robin")
     pc.save_balance(path, {gid: pc.cell_cost(cell) for gid, (cell, *_) in model.items()})
@@ -106,11 +116,11 @@ def test_save_balance_then_distribute_from_the_file():
         pc.distribute(range(NCELL + 1), "cost", cost=path)
 
 
-def test_save_balance_refuses_a_gid_from_two_ranks(tmp_path):
+def test_save_balance_refuses_a_gid_from_two_ranks(shared_dir):
     pc = p.parallel
     from parnrn.errors import GidError, RemoteRankError
 
-    path = tmp_path / "b.json"
+    path = Path(shared_dir) / "b.json"
     with pytest.raises((GidError, RemoteRankError), match=r"more than one rank \(first: 0\)"):
         pc.save_balance(str(path), {0: 1.0, pc.rank + 1: 2.0})
     assert not path.exists()
