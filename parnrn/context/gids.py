@@ -22,8 +22,9 @@ import numpy as np
 from ..errors import GidError
 from ..ranks import rank_tag
 from ..transport import alltoall_arrays, broadcast, gather
+from .balance import CostSpec, costs_for
 
-STRATEGIES = ("round_robin", "block", "balanced")
+STRATEGIES = ("round_robin", "block", "balanced", "cost")
 # How many offending gids a report lists; the totals are always given.
 REPORT_LIMIT = 10
 
@@ -91,13 +92,16 @@ def distribute(
     size: int,
     strategy: str = "round_robin",
     weights: Sequence[float] | None = None,
+    cost: CostSpec = None,
 ) -> np.ndarray:
     """The gids ``rank`` owns out of ``gids``; every rank computes the same partition.
 
     - ``round_robin``: gid i goes to rank i % size (by position);
     - ``block``: contiguous blocks of nearly equal length;
     - ``balanced``: greedy longest-processing-time on ``weights`` (heaviest first, each to
-      the least loaded rank, ties to the lower rank).
+      the least loaded rank, ties to the lower rank);
+    - ``cost``: the same on ``cost``: one cost per gid, a mapping gid -> cost, a function
+      of the gid, a ``BalanceFile`` or its path (see ``balance.costs_for``).
 
     Example::
 
@@ -109,6 +113,10 @@ def distribute(
         return all_gids[rank::size].copy()
     if strategy == "block":
         return np.array_split(all_gids, size)[rank].copy()
+    if strategy == "cost":
+        if cost is None:
+            raise ValueError(f"{rank_tag()} strategy 'cost' needs cost=...")
+        return all_gids[_lpt_mask(costs_for(all_gids, cost), rank, size)]
     if strategy != "balanced":
         raise ValueError(
             f"{rank_tag()} unknown distribution strategy {strategy!r}; use {STRATEGIES}"

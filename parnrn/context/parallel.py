@@ -24,7 +24,7 @@ from ..hocerror import hoc_error, is_hoc_error, raising_hoc_errors
 from ..log import logger
 from ..ranks import rank_tag
 from ..runtime import neuron_context, start
-from . import gids, run, spikes, sweep
+from . import balance, gids, run, runreport, spikes, sweep
 from .connect import HocObject, is_gid, set_weights, spike_detector, unwrap
 from .gids import GID_LIMIT, as_gid
 from .network import Network
@@ -129,6 +129,7 @@ class ParallelContext:
             self.comm = comm
         self._rank, self._size = rank, size
         self.network = Network()
+        self._run_report: runreport.RunReport | None = None
 
     def subworlds(self, n: int) -> Any:
         """NEURON's ``subworlds(n)``: split the world into subworlds of ``n`` ranks. From
@@ -191,18 +192,68 @@ class ParallelContext:
         gids_: Iterable[int],
         strategy: str = "round_robin",
         weights: Sequence[float] | None = None,
+        cost: balance.CostSpec = None,
     ) -> np.ndarray:
         """This rank's share of ``gids_``; every rank computes the same partition.
 
-        ``strategy`` is ``"round_robin"``, ``"block"`` or ``"balanced"`` (with
-        ``weights``: greedy longest-processing-time).
+        ``strategy`` is ``"round_robin"``, ``"block"``, ``"balanced"`` (with ``weights``:
+        greedy longest-processing-time) or ``"cost"`` (the same on ``cost``: one number
+        per gid, a mapping gid -> cost, a function of the gid such as a per-type cost, a
+        ``BalanceFile`` or the path of one; see docs/balance.md).
 
         Example::
 
             for gid in p.parallel.distribute(range(ncell)):
                 build_cell(gid)
+            cost = p.parallel.cost_per_type({"pyr": Pyramidal, "bas": Basket})
+            mine = p.parallel.distribute(gids, "cost", cost=lambda gid: cost[kind[gid]])
         """
-        return gids.distribute(gids_, self._rank, self._size, strategy, weights)
+        return gids.distribute(gids_, self._rank, self._size, strategy, weights, cost)
+
+    def cell_cost(self, cell: Any, mcomplex: str | None = None) -> float:
+        """The cost of a built cell (a Section's tree, a cell with an ``all`` list of
+        sections, or an iterable of sections): NEURON's ``LoadBalance.cell_complexity``,
+        with the complexities of a measured ``mcomplex.dat`` when given.
+
+        Example::
+
+            costs = {gid: p.parallel.cell_cost(cell) for gid, cell in cells.items()}
+        """
+        return balance.cell_cost(self._h, cell, balance.complexity(self._h, mcomplex))
+
+    def cost_per_type(self, builders: Any, mcomplex: str | None = None) -> dict[str, float]:
+        """The cost of each cell type, measured on one prototype per type built by
+        ``builders[type]()`` (no gids registered) and dropped; the same on every rank.
+
+        Example::
+
+            cost = p.parallel.cost_per_type({"pyr": Pyramidal, "bas": Basket})
+        """
+        return balance.cost_per_type(self._h, builders, balance.complexity(self._h, mcomplex))
+
+    def save_balance(self, path: str, costs: dict[int, float]) -> None:
+        """Write the balance file ``path`` from each rank's ``costs`` of the cells it owns
+        (gid -> cost); rank 0 writes it, under a temporary name renamed when complete.
+        A gid given by two ranks raises ``GidError`` on every rank. Collective.
+
+        Example::
+
+            p.parallel.save_balance("balance.json", {gid: p.parallel.cell_cost(c) for ...})
+            mine = p.parallel.distribute(gids, "cost", cost="balance.json")  # next run
+        """
+        parts = transport.gather(dict(costs), 0, self.comm)
+        with transport.collective(self.comm):
+            if parts is not None:
+                merged: dict[int, float] = {}
+                for part in parts:
+                    twice = sorted(set(merged).intersection(part))
+                    if twice:
+                        raise GidError(
+                            f"{rank_tag()} save_balance: gids given by more than one rank "
+                            f"(first: {', '.join(map(str, twice[:5]))})"
+                        )
+                    merged.update(part)
+                balance.BalanceFile({int(g): float(c) for g, c in merged.items()}).save(path)
 
     def set_gid2node(self, gid: int, id: int | None = None) -> None:
         """Assign ``gid`` to rank ``id`` (default: this rank). Registering a gid twice on
@@ -418,12 +469,14 @@ class ParallelContext:
         v_init: float | None = None,
         progress: bool = False,
         strict: bool | None = None,
+        quiet: bool = False,
     ) -> None:
         """parnrn's collective run, serial or parallel, with no other call: gid check,
         ``set_maxstep``, ``setup_transfer`` when any rank needs it, ``finitialize(v_init)``
         on the first run of the network, ``psolve(tstop)``. A second call continues from
         the current time. ``progress`` shows a bar on rank 0; ``strict`` turns gid
-        problems into ``GidError`` (default: ``settings.strict``). Collective.
+        problems into ``GidError`` (default: ``settings.strict``). Rank 0 logs the run
+        report (``run_report``) unless ``quiet``. Collective.
 
         Not stdrun's ``h.run`` (that is ``p.run``), and ``psolve`` stays NEURON's own: a
         script that calls ``h.finitialize``/``h.stdinit`` itself goes on with
@@ -435,8 +488,8 @@ class ParallelContext:
             p.parallel.run(200)   # continues from t = 100
         """
         self._check_subworld()
-        raising_hoc_errors(f"run({tstop})", run.run)(
-            self.network, self._h, self._pc, self.comm, tstop, v_init, progress, strict
+        self._run_report = raising_hoc_errors(f"run({tstop})", run.run)(
+            self.network, self._h, self._pc, self.comm, tstop, v_init, progress, strict, quiet
         )
 
     def map(
@@ -499,6 +552,20 @@ class ParallelContext:
             results_everywhere,
             progress,
         )
+
+    def run_report(self) -> runreport.RunReport | None:
+        """The report of the last ``run`` on rank 0 (computation and wait per rank, load
+        balance, imbalance; see docs/balance.md), None on the other ranks and before a run.
+
+        Example::
+
+            p.parallel.run(100, quiet=True)
+            report = p.parallel.run_report()
+            if report is not None:
+                print(report.table())
+                report.plot("balance.png")
+        """
+        return self._run_report
 
     def finitialize(self, v_init: float | None = None) -> None:
         """The run's set-up (as in ``run``), then ``h.finitialize``; a following ``run``

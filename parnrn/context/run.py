@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,7 +26,7 @@ from ..hocerror import hoc_error, is_hoc_error
 from ..log import logger
 from ..ranks import known_rank_size, rank_tag
 from ..settings import settings
-from . import gids
+from . import gids, runreport
 from .network import Network
 
 # Most progress-bar chunks a run is cut into: psolve's fixed cost stays far below 1 %.
@@ -43,8 +44,10 @@ def run(
     v_init: float | None = None,
     progress: bool = False,
     strict: bool | None = None,
-) -> None:
+    quiet: bool = False,
+) -> runreport.RunReport | None:
     """Run (or continue) the simulation to ``tstop`` ms on every rank. Collective.
+    Returns the run report on rank 0 (None elsewhere), logged there unless ``quiet``.
 
     An exception out of ``finitialize`` or ``psolve`` on one rank (a hoc error, a Python
     callback failing) ends the whole job, naming the rank: the other ranks may be waiting
@@ -55,11 +58,14 @@ def run(
     if comm is not None and comm.Get_size() > 1:
         first = "" if network.initialized else f" v_init={v_init!r} (first run)"
         transport.same_on_every_rank(f"tstop={tstop!r} dt={h.dt!r}{first}", "run", comm)
+    started, t_start = time.perf_counter(), h.t
     with _collection_paused(collect_first=not network.initialized):
         prepare(network, h, pc, comm, strict)  # raises the same on every rank
         try:
             if not network.initialized:
                 finitialize(network, h, v_init)
+                t_start = h.t
+            before = runreport.counters(h, pc)
             if progress:
                 _psolve_with_progress(network, h, pc, tstop)
             else:
@@ -77,6 +83,7 @@ def run(
             if error is exc:
                 raise
             raise error from exc
+    return runreport.finish(network, h, pc, comm, started, before, t_start, quiet)
 
 
 @contextmanager

@@ -30,6 +30,7 @@ def digest(stdout: str, example: str) -> tuple[int, str]:
     [
         ("ring", ["--ncell", "24", "--tstop", "80"]),
         ("brunel", ["--ncell", "400", "--tstop", "100"]),
+        ("mixed", ["--ncell", "40", "--tstop", "30"]),
     ],
 )
 def test_same_digest_on_1_2_3_ranks(example, args):

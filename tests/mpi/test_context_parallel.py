@@ -77,7 +77,7 @@ def test_duplicate_gid_on_two_ranks_is_an_error_on_every_rank(pc):
 
 
 def test_missing_source_warns_on_rank_0_only(pc):
-    handler = logging.Handler()
+    handler = logging.Handler(logging.WARNING)  # not the run report, logged at INFO
     seen: list[str] = []
     handler.emit = lambda record: seen.append(record.getMessage())
     logger.addHandler(handler)

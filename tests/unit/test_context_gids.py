@@ -14,7 +14,7 @@ from parnrn.log import logger
 
 class ListHandler(logging.Handler):
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__(logging.WARNING)  # not the run report, logged at INFO
         self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:

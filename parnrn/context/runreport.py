@@ -1,0 +1,222 @@
+"""The run report: where each rank's time went in a run, and how balanced the ranks were.
+
+NEURON measures, per rank, the time spent integrating (``pc.step_time``) and the time spent
+in the spike exchange (``pc.wait_time``), which is mostly waiting for the slowest rank.
+``start`` reads those counters (and ``pc.spike_statistics``) before ``psolve``, ``finish``
+reads them after, gathers one small row per rank to rank 0 in a single collective, and
+returns a ``RunReport`` there (None on the other ranks), logging a short table unless told
+to be quiet. NEURON's advice: load balance = mean computation / max(computation + wait);
+keep the imbalance (max / mean - 1 of computation) under 20 %.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import transport
+from ..log import logger
+
+# Ranks shown one per line; more are summarised as min, mean and max.
+TABLE_RANKS = 8
+_COLUMNS = (
+    "set-up s",
+    "computation s",
+    "wait s",
+    "spikes sent",
+    "received",
+    "cells",
+    "compartments",
+)
+
+
+def imbalance(loads: Any) -> float:
+    """max / mean - 1 of per-rank loads (0 when they are all zero).
+
+    Example::
+
+        imbalance([10, 12])  # 0.0909...
+    """
+    values = np.asarray(loads, dtype=float).ravel()
+    mean = values.mean() if values.size else 0.0
+    return float(values.max() / mean - 1) if mean > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """One run, per rank (arrays indexed by rank; times in seconds of wall clock).
+
+    ``computation`` is NEURON's ``pc.step_time()`` during the run, ``wait`` its
+    ``pc.wait_time()`` (the spike exchange, mostly waiting for slower ranks), ``setup`` the
+    run's preparation (gid check, ``set_maxstep``, transfer set-up, ``finitialize``),
+    ``psolve`` the wall time of ``psolve``; ``spikes_sent`` and ``spikes_received`` come
+    from ``pc.spike_statistics()``; ``cells`` are the gids a rank owns, ``compartments``
+    its segments.
+
+    Example::
+
+        p.parallel.run(100)
+        report = p.parallel.run_report()
+        if report is not None:  # rank 0
+            print(f"imbalance {report.imbalance:.1%}")
+    """
+
+    t_start: float
+    t_stop: float
+    setup: np.ndarray
+    computation: np.ndarray
+    wait: np.ndarray
+    psolve: np.ndarray
+    spikes_sent: np.ndarray
+    spikes_received: np.ndarray
+    cells: np.ndarray
+    compartments: np.ndarray
+
+    @property
+    def ranks(self) -> int:
+        return int(self.computation.size)
+
+    @property
+    def load_balance(self) -> float:
+        """mean computation / max(computation + wait): 1 is perfect."""
+        busiest = float((self.computation + self.wait).max())
+        return float(self.computation.mean()) / busiest if busiest > 0 else 1.0
+
+    @property
+    def imbalance(self) -> float:
+        """max / mean - 1 of the computation times: 0 is perfect."""
+        return imbalance(self.computation)
+
+    @property
+    def speedup(self) -> float:
+        """How much faster the run's integration would be, at most, with perfect balance
+        (every rank computing the mean and waiting for no one): 1 / ``load_balance``."""
+        balance = self.load_balance
+        return 1.0 / balance if balance > 0 else 1.0
+
+    def table(self) -> str:
+        """The report as a short text table (every rank up to ``TABLE_RANKS``, otherwise
+        the min, mean and max of each column)."""
+        columns = np.column_stack(
+            [
+                self.setup,
+                self.computation,
+                self.wait,
+                self.spikes_sent,
+                self.spikes_received,
+                self.cells,
+                self.compartments,
+            ]
+        )
+        if self.ranks <= TABLE_RANKS:
+            rows = [(str(rank), row) for rank, row in enumerate(columns)]
+        else:
+            rows = [
+                ("min", columns.min(axis=0)),
+                ("mean", columns.mean(axis=0)),
+                ("max", columns.max(axis=0)),
+            ]
+        head = f"{'rank':>5}" + "".join(f"{name:>15}" for name in _COLUMNS)
+        lines = [
+            f"run {self.t_start:g} -> {self.t_stop:g} ms on {self.ranks} rank(s): load balance "
+            f"{self.load_balance:.2f}, imbalance {self.imbalance:.1%}, perfect balance would "
+            f"be at most {self.speedup:.2f}x faster",
+            head,
+        ]
+        for label, row in rows:
+            times = "".join(f"{value:>15.3f}" for value in row[:3])
+            counts = "".join(f"{value:>15.0f}" for value in row[3:])
+            lines.append(f"{label:>5}{times}{counts}")
+        return "\n".join(lines)
+
+    def plot(self, path: str | Path | None = None, ax: Any = None) -> Any:
+        """A bar chart of each rank's computation and wait (stacked), drawn on ``ax`` or
+        on a new figure, saved to ``path`` when given. Returns the matplotlib Axes; needs
+        the ``plot`` extra.
+
+        Example::
+
+            p.parallel.run_report().plot("balance.png")
+        """
+        import matplotlib  # here: matplotlib costs seconds to import and only plot needs it
+
+        if path is not None and ax is None:
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(max(4.0, 0.5 * self.ranks + 2), 3.2))
+        ranks = np.arange(self.ranks)
+        ax.bar(ranks, self.computation, label="computation (step_time)")
+        ax.bar(ranks, self.wait, bottom=self.computation, label="wait (wait_time)")
+        ax.set_xlabel("rank")
+        ax.set_ylabel("seconds")
+        ax.set_xticks(ranks)
+        ax.set_title(f"load balance {self.load_balance:.2f}, imbalance {self.imbalance:.1%}")
+        top = float((self.computation + self.wait).max())
+        if top > 0:
+            ax.set_ylim(0, 1.35 * top)  # room for the legend above the bars
+        ax.legend(loc="upper left", fontsize="small")
+        if path is not None:
+            ax.figure.tight_layout()
+            ax.figure.savefig(path, dpi=120)
+        return ax
+
+
+def counters(h: Any, pc: Any) -> tuple[float, ...]:
+    """This rank's counters now: wall clock, NEURON's step time, wait time, spikes sent
+    and received."""
+    sent, received, useful = h.ref(0), h.ref(0), h.ref(0)
+    pc.spike_statistics(sent, received, useful)
+    return (time.perf_counter(), pc.step_time(), pc.wait_time(), sent[0], received[0])
+
+
+def finish(
+    network: Any,
+    h: Any,
+    pc: Any,
+    comm: Any,
+    started: float,
+    before: tuple[float, ...],
+    t_start: float,
+    quiet: bool = False,
+) -> RunReport | None:
+    """Gather the run's counters (taken ``before`` psolve; the run began at ``started``)
+    to rank 0 in one collective; return the report there, None elsewhere, and log its
+    table on rank 0 unless ``quiet``. Collective."""
+    after = counters(h, pc)
+    compartments = sum(sec.nseg for sec in h.allsec())
+    row = (
+        before[0] - started,
+        after[1] - before[1],
+        after[2] - before[2],
+        after[0] - before[0],
+        after[3] - before[3],
+        after[4] - before[4],
+        len(network.registry.owned),
+        compartments,
+    )
+    rows = [row] if comm is None or comm.Get_size() == 1 else transport.gather(row, 0, comm)
+    if rows is None:
+        return None
+    table = np.asarray(rows, dtype=float)
+    times = table[:, :4]
+    report = RunReport(
+        t_start=t_start,
+        t_stop=float(h.t),
+        setup=times[:, 0],
+        computation=times[:, 1],
+        wait=times[:, 2],
+        psolve=times[:, 3],
+        spikes_sent=table[:, 4].astype(np.int64),
+        spikes_received=table[:, 5].astype(np.int64),
+        cells=table[:, 6].astype(np.int64),
+        compartments=table[:, 7].astype(np.int64),
+    )
+    if not quiet:
+        logger.info("%s", report.table())
+    return report
