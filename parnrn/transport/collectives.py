@@ -319,7 +319,7 @@ def _receive_broadcast(comm: Any, agreed: Any, root: int) -> tuple[Any, BaseExce
     blob = agreed.inline
     if agreed.nbufs == 1 and agreed.whole_inline() and is_array(blob[8:]):
         try:  # a bare array: received straight into its own memory
-            array = empty_array(blob[8:])
+            array = empty_array(blob[8:])  # after the buffer's length: the descriptor
         except MemoryError:
             pass  # the general path drains it
         else:

@@ -158,8 +158,7 @@ def _mpi_allreduce(value: Any, op: str, kind: int, comm: Any) -> Any:
         logical = op in ("land", "lor")
         send = np.ascontiguousarray(value != 0 if logical else value)
         send = send.view(np.uint8) if logical else send
-        result = np.empty_like(send)
-        comm.Allreduce(send, result, mpi_op)
+        result = _reduced_copy(comm, send, mpi_op)
         return result.view(bool) if logical else result.reshape(value.shape)
     as_float = kind == _FLOAT
     buffer = np.array([value], dtype=np.float64 if as_float else np.int64)
@@ -167,6 +166,26 @@ def _mpi_allreduce(value: Any, op: str, kind: int, comm: Any) -> Any:
     if op in ("land", "lor"):
         return bool(buffer[0])
     return float(buffer[0]) if as_float else int(buffer[0])
+
+
+# Arrays up to this size are reduced into a kept scratch buffer and copied out: MPI
+# libraries register (pin) the memory they receive into, which for a new buffer on every
+# call costs more than the copy (1 MB: 1.34 ms into a new buffer, 0.63 ms this way).
+_SCRATCH_LIMIT = 16 << 20
+_scratch: dict[int, np.ndarray] = {}  # per communicator (one thread uses it at a time)
+
+
+def _reduced_copy(comm: Any, send: np.ndarray, mpi_op: Any) -> np.ndarray:
+    """A new array holding ``send`` combined across ranks."""
+    if send.nbytes > _SCRATCH_LIMIT:
+        result = np.empty_like(send)
+        comm.Allreduce(send, result, mpi_op)
+        return result
+    scratch = _scratch.get(comm.handle)
+    if scratch is None or scratch.dtype != send.dtype or scratch.shape != send.shape:
+        scratch = _scratch[comm.handle] = np.empty_like(send)
+    comm.Allreduce(send, scratch, mpi_op)
+    return scratch.copy()
 
 
 class _Failed:

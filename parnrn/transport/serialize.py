@@ -155,7 +155,8 @@ def empty_array(stream: Any) -> np.ndarray:
         array = empty_array(stream)
         comm.Bcast(array_bytes(array), root)
     """
-    dtype, shape, _ = _layout(stream)
+    layout = _layouts.get(bytes(stream))  # the stream is the descriptor head alone
+    dtype, shape, _ = layout if layout is not None else _layout(stream)
     return np.empty(shape, dtype)
 
 
