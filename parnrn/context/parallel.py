@@ -13,12 +13,13 @@ written for it runs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .. import transport
+from .. import output, transport
 from ..errors import GidError, ParallelConnectError
 from ..hocerror import hoc_error, is_hoc_error, raising_hoc_errors
 from ..log import logger
@@ -402,6 +403,32 @@ class ParallelContext:
         """
         self._check_subworld()
         return spikes.gather(self.network.records, self.comm, root)
+
+    def save_spikes(
+        self,
+        path: str | os.PathLike,
+        sorting: str = "by_time",
+        population: str = "default",
+        overwrite: bool = False,
+    ) -> int:
+        """Write every rank's recorded spikes to one SONATA spike file, each rank writing
+        its share: no rank gathers them all. ``sorting`` is ``"by_time"`` (time, then gid),
+        ``"by_id"`` (gid, then time) or ``"none"``; node ids are the gids. Returns the
+        number of spikes written. An existing ``path`` is refused unless ``overwrite``; a
+        failure on any rank raises on every rank and leaves no file. Collective.
+
+        Example::
+
+            p.parallel.run(1000)
+            p.parallel.save_spikes("spikes.h5", population="brunel")
+            # libsonata.SpikeReader("spikes.h5")["brunel"].get()
+        """
+        self._check_subworld()
+        times, gids = self.network.records.local()
+        return output.write_spikes(
+            path, times, gids, sorting=sorting, population=population, overwrite=overwrite,
+            comm=self.comm,
+        )  # fmt: skip
 
     def run(
         self,
