@@ -14,7 +14,7 @@ written for it runs.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from ..hocerror import hoc_error, is_hoc_error, raising_hoc_errors
 from ..log import logger
 from ..ranks import rank_tag
 from ..runtime import neuron_context, start
-from . import gids, run, spikes
+from . import gids, reports, run, spikes
 from .connect import HocObject, is_gid, set_weights, spike_detector, unwrap
 from .gids import GID_LIMIT, as_gid
 from .network import Network
@@ -429,6 +429,47 @@ class ParallelContext:
             path, times, gids, sorting=sorting, population=population, overwrite=overwrite,
             comm=self.comm,
         )  # fmt: skip
+
+    def report(
+        self,
+        name: str,
+        gids: Iterable[int],
+        variable: str = "v",
+        *,
+        dt: float,
+        sections: str | Callable[[int], Iterable[Any]] = "soma",
+        start: float = 0.0,
+        stop: float | None = None,
+        buffer_mib: float = 4.0,
+        population: str = "default",
+        path: str | os.PathLike | None = None,
+        units: str | None = None,
+        overwrite: bool = False,
+    ) -> reports.Report:
+        """Record the range variable ``variable`` (``"v"``, ``"ina"``, ``"cai"``, ...) of
+        ``gids`` every ``dt`` ms (a multiple of ``h.dt``) from ``start`` to ``stop`` (the
+        end of the run when None) into the SONATA report ``path`` (``<name>.h5``), written
+        during ``p.parallel.run``. Each rank records the listed gids it owns.
+        ``sections="soma"`` is a soma report: one value per cell, at its spike source's
+        segment; ``"all"`` a compartment report of every segment of the cell's section
+        tree; a function ``gid -> sections`` chooses the sections. Each rank buffers at
+        most ``buffer_mib`` MiB (at least one spike-exchange interval) before it writes.
+        The node id of a cell is its gid. Call before the first run. Collective.
+
+        Example::
+
+            p.parallel.report("soma_v", range(ncell), "v", dt=0.1)
+            p.parallel.run(1000)    # soma_v.h5 is complete after each run
+            # libsonata.SomaReportReader("soma_v.h5")["default"].get(node_ids=[0])
+        """
+        self._check_subworld()
+        made = reports.Report(
+            self._h, self.network, self.comm, reports.report_path(name, path), gids, variable,
+            dt=dt, sections=sections, start=start, stop=stop, buffer_mib=buffer_mib,
+            population=population, units=units, overwrite=overwrite,
+        )  # fmt: skip
+        self.network.reports.append(made)
+        return made
 
     def run(
         self,
