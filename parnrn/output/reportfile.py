@@ -4,10 +4,11 @@ The layout libsonata reads: ``/report/<population>/data`` float32 [steps x eleme
 ``units``, and under ``mapping/``: ``node_ids`` (uint64, sorted), ``index_pointers``
 (uint64, one more than the nodes), ``element_ids`` (uint32) and ``time`` = [start, stop,
 dt] with ``units``. Columns are in node id order whatever the ranks, so the data are the
-same for any number of ranks; each rank writes its own cells' columns. ``append`` adds rows
-(collective: every rank adds the same number); with the ordinary h5py the ranks write in
-turn, with an MPI h5py through the ``mpio`` driver. The file keeps a temporary name while
-rows are added and takes its final name at ``finish`` (again after each later ``finish``).
+same for any number of ranks. ``append`` adds rows (collective: every rank adds the same
+number): each rank sends its cells' columns (``alltoall_arrays``) to the rank that writes
+them, so that every rank writes one contiguous block of columns, the ranks in turn (the
+``mpio`` driver is not used for reports yet). The file keeps a temporary name while rows
+are added and takes its final name at ``finish`` (again after each later ``finish``).
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class ReportFile:
         self.order = np.argsort(self.columns, kind="stable")
         self.columns = self.columns[self.order]
         self.total = int(pointers[-1])
+        self._plan_blocks()
         transport.same_on_every_rank(
             f"path={self.path!r} population={population!r} start={start!r} dt={dt!r} "
             f"units={units!r} overwrite={overwrite!r}",
@@ -96,6 +98,28 @@ class ReportFile:
         )
         self.group = f"report/{population}"
         self._created(overwrite, sorted_nodes, pointers, element_ids, units)
+
+    def _plan_blocks(self) -> None:
+        """Each rank writes one contiguous block of columns (near-equal widths): which of
+        its columns go to which rank, and where the columns it receives belong."""
+        size = self.size
+        bounds = [self.total * r // size for r in range(size + 1)]
+        self.block = (bounds[self.rank], bounds[self.rank + 1])
+        dest = np.searchsorted(bounds[1:-1], self.columns, side="right")
+        self.sent = np.bincount(dest, minlength=size).astype(np.int64)
+        arriving, _ = transport.alltoall_arrays(self.columns, self.sent.reshape(size, 1), self.comm)
+        self.place = arriving - self.block[0]
+
+    def _to_block(self, values: np.ndarray) -> np.ndarray:
+        """This rank's block of columns from every rank's ``values`` (rows x own columns,
+        in file order). Collective."""
+        rows = values.shape[0]
+        send = np.ascontiguousarray(values.T).ravel()  # column by column: grouped by rank
+        counts = (self.sent * rows).reshape(self.size, 1)
+        received, _ = transport.alltoall_arrays(send, counts, self.comm)
+        block = np.empty((rows, self.block[1] - self.block[0]), dtype=values.dtype)
+        block[:, self.place] = received.reshape(self.place.size, rows).T
+        return block
 
     def _created(self, overwrite: bool, nodes: Any, pointers: Any, elements: Any, units: str):
         """Rank 0 refuses an existing path, then creates the file under a temporary name;
@@ -123,9 +147,13 @@ class ReportFile:
                     mapping.create_dataset("element_ids", (self.total,), dtype=np.uint32)
                     time = mapping.create_dataset("time", data=self._time())
                     time.attrs["units"] = "ms"
-        self._in_turn(lambda mapping: _write_columns(
-            mapping["element_ids"], self.columns, elements[self.order].astype(np.uint32)
-        ), "mapping")  # fmt: skip
+        mine = self._to_block(elements[self.order].astype(np.uint32).reshape(1, -1))[0]
+        first, last = self.block
+
+        def write(mapping: Any) -> None:
+            mapping["element_ids"][first:last] = mine
+
+        self._in_turn(write, "mapping")
 
     def _time(self) -> np.ndarray:
         return np.array([self.start, self.start + self.rows * self.dt, self.dt])
@@ -159,15 +187,15 @@ class ReportFile:
             self.finished = False
         first = self.rows
         self.rows += rows
-        block = block[:, self.order] if self.order.size else block
+        mine = self._to_block(np.asarray(block, dtype=np.float32)[:, self.order])
+        start, stop = self.block
 
         def write(group: Any) -> None:
             data = group["data"]
             if data.shape[0] < first + rows:  # the first writer grows the dataset
                 data.resize(first + rows, axis=0)
                 group["mapping/time"][...] = self._time()
-            if self.columns.size:
-                _write_columns(data, self.columns, block, first)
+            _write_rows(data, first, start, stop, mine)
 
         self._in_turn(write, "")
 
@@ -186,13 +214,7 @@ class ReportFile:
             os.remove(self.partial)
 
 
-def _write_columns(dataset: Any, columns: np.ndarray, values: np.ndarray, row: int = -1) -> None:
-    """``values`` into ``columns`` (increasing) of ``dataset`` (at rows ``row`` onwards for
-    a 2-D one), one write per run of consecutive columns."""
-    breaks = np.flatnonzero(np.diff(columns) != 1) + 1
-    for piece in np.split(np.arange(columns.size), breaks):
-        first, last = int(columns[piece[0]]), int(columns[piece[-1]]) + 1
-        if row < 0:
-            dataset[first:last] = values[piece[0] : piece[-1] + 1]
-        else:
-            dataset[row : row + values.shape[0], first:last] = values[:, piece[0] : piece[-1] + 1]
+def _write_rows(data: Any, row: int, start: int, stop: int, block: np.ndarray) -> None:
+    """``block`` into rows ``row`` onwards, columns ``start:stop`` of ``data``."""
+    if stop > start:
+        data[row : row + block.shape[0], start:stop] = block

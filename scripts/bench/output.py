@@ -1,7 +1,8 @@
-"""Output benchmark: save_spikes (every rank writes its share) against gather_spikes +
-Spikes.save, on 2 ranks.
+"""Output benchmark on 2 ranks: save_spikes (every rank writes its share) against
+gather_spikes + Spikes.save, and the cost of a soma voltage report during the run.
 
-    python scripts/bench/output.py [--spikes 1e7]   # relaunches under mpiexec -n 2
+    python scripts/bench/output.py [--spikes 1e7] [--ncell 1000] [--tstop 200]
+    # launches mpiexec -n 2 itself, each part under a timeout
 
 Each rank holds n recorded spikes (times in order, random gids) in NEURON Vectors, as
 spike_record leaves them. For each method: seconds (one call, the slowest rank), write
@@ -23,23 +24,31 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from _common import emit, fmt_time, mpiexec  # noqa: E402
 
-RANKS, TIMEOUT = 2, 180
+RANKS, TIMEOUT = 2, 120
 
 
-def relaunch() -> None:
-    """Re-run under ``mpiexec -n 2``, bounded by TIMEOUT seconds."""
+def launch_parts() -> None:
+    """Outside MPI: run each part under ``mpiexec -n 2``, each bounded by TIMEOUT s."""
     from mpi4py import MPI
 
     if MPI.COMM_WORLD.Get_size() == RANKS:
         return
-    argv = [mpiexec(), "-n", str(RANKS), sys.executable, *sys.argv]
-    try:
-        sys.exit(subprocess.call(argv, timeout=TIMEOUT))
-    except subprocess.TimeoutExpired:
-        sys.exit(f"output benchmark took longer than {TIMEOUT} s")
+    args = [a for a in sys.argv[1:] if a != "--part"]
+    runs = [["spikes"]] + [
+        ["reports", mode, factor] for factor in ("1", "4") for mode in ("vectors", "report")
+    ]
+    for part in runs:
+        argv = [mpiexec(), "-n", str(RANKS), sys.executable, sys.argv[0], *args, "--part", *part]
+        try:
+            code = subprocess.call(argv, timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            sys.exit(f"output benchmark part {part} took longer than {TIMEOUT} s")
+        if code:
+            sys.exit(code)
+    sys.exit(0)
 
 
-relaunch()
+launch_parts()
 
 import numpy as np  # noqa: E402
 
@@ -78,7 +87,62 @@ def measured(fn) -> tuple[float, list[float]]:
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cli.add_argument("--spikes", type=float, default=1e7)
-    n = int(cli.parse_args().spikes)
+    cli.add_argument("--ncell", type=int, default=1000)
+    cli.add_argument("--tstop", type=float, default=200)
+    cli.add_argument("--part", nargs="+", default=["spikes"])
+    args = cli.parse_args()
+    if args.part[0] == "reports":
+        reports(args.ncell, args.tstop, args.part[1], int(args.part[2]))
+    else:
+        spike_files(int(args.spikes))
+
+
+def reports(ncell: int, tstop: float, mode: str, factor: int) -> None:
+    """One run of the ring, recording soma v into Vectors or into a report; prints a line."""
+    from parnrn.examples import ring
+
+    cells = ring.build(ncell, 3)
+    folder = parallel.broadcast(tempfile.mkdtemp(prefix="parnrn-bench-") if rank == 0 else None)
+    path = os.path.join(folder, "soma_v.h5")
+    flushing = [0.0]
+    if mode == "vectors":
+        vectors = []
+        for cell in cells.values():
+            if isinstance(cell, ring.Cell):
+                vectors.append(p.Vector())
+                vectors[-1].record(cell.soma(0.5)._ref_v, 0.1)
+    else:
+        report = parallel.report("soma_v", range(ncell), "v", dt=0.1, path=path)
+        flush = report.flush
+
+        def timed_flush() -> None:
+            began = time.perf_counter()
+            flush()
+            flushing[0] += time.perf_counter() - began
+
+        report.flush = timed_flush
+    comm.Barrier()
+    began = time.perf_counter()
+    parallel.run(tstop * factor)
+    seconds = max(comm.allgather(time.perf_counter() - began))
+    peaks = comm.allgather(status("VmHWM"))
+    flushed = max(comm.allgather(flushing[0]))
+    if rank == 0:
+        written = os.path.getsize(path) if mode == "report" else 0
+        rate = f"{written / flushed / MB:.0f} MB/s" if flushed else "-"
+        print(
+            f"reports | tstop {tstop * factor:g} ms | {mode:7} | run {fmt_time(seconds)} | "
+            f"flushing {fmt_time(flushed)} | file {written / MB:.1f} MB | write {rate} | "
+            f"peak RSS MB {' / '.join(f'{x / MB:.0f}' for x in peaks)}",
+            flush=True,
+        )
+        for entry in os.listdir(folder):
+            os.remove(os.path.join(folder, entry))
+        os.rmdir(folder)
+    del cells
+
+
+def spike_files(n: int) -> None:
     rng = np.random.default_rng(rank)
     tv = p.Vector(np.sort(rng.uniform(0, 1000, n)))
     gv = p.Vector((rng.integers(0, 1_000_000, n) * size + rank).astype(float))

@@ -80,7 +80,7 @@ def test_failure_while_writing_leaves_no_file(pc, cells, tmp_path, monkeypatch):
     def full(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(reportfile, "_write_columns", full)
+    monkeypatch.setattr(reportfile, "_write_rows", full)
     with pytest.raises(OSError, match="No space left"):
         pc.run(10)
     assert list(tmp_path.iterdir()) == []
