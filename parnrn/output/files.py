@@ -46,6 +46,9 @@ def written_by_all(path: str, overwrite: bool, comm: Any) -> Iterator[str]:
         with transport.collective(comm):
             if rank == 0:
                 os.replace(partial, path)
-    finally:
+    except Exception:  # raised on every rank: the block's steps are collective
         if rank == 0 and os.path.exists(partial):
             os.remove(partial)
+        # Removed before any rank goes on (to end the job, say).
+        transport.barrier(comm)
+        raise

@@ -167,8 +167,9 @@ class ReportFile:
                     if self.rank == turn:
                         with self._h5py.File(self.partial, "r+") as file:
                             write(file[f"{self.group}/{subgroup}".rstrip("/")])
-        except Exception:
+        except Exception:  # raised on every rank
             self.abandon()
+            transport.barrier(self.comm)  # removed before any rank ends the job
             raise
 
     def append(self, block: np.ndarray) -> None:

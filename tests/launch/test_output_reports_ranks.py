@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from support.launch import run_mpi
 
-SCRIPT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "support", "report_ring.py")
+SUPPORT = os.path.join(os.path.dirname(os.path.dirname(__file__)), "support")
+SCRIPT = os.path.join(SUPPORT, "report_ring.py")
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +81,13 @@ def test_compartment_report_layout(written):
         np.testing.assert_allclose(mapping["time"][()], [10, 45, 0.05])
         assert mapping["time"].attrs["units"] == "ms"
         assert file["report/default/data"].dtype == np.float32
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_failure_while_writing_ends_the_job_and_leaves_no_file(tmp_path, ranks):
+    done = run_mpi(ranks, [os.path.join(SUPPORT, "report_failing.py"), str(tmp_path)], 120)
+    assert done.returncode != 0
+    assert "No space left on device" in done.stderr
+    assert f"rank {ranks - 1}/{ranks}" in done.stderr
+    assert "should not have ended" not in done.stdout
+    assert os.listdir(tmp_path) == []
