@@ -73,7 +73,10 @@ class Report:
             overwrite=overwrite, comm=comm,
         )  # fmt: skip
 
-    def _check(self, network, dt, start, stop, buffer_mib, sections) -> None:
+    def _check(
+        self, network: Network, dt: float, start: float, stop: float | None,
+        buffer_mib: float, sections: Any,
+    ) -> None:  # fmt: skip
         steps = dt / self.h.dt
         if network.initialized:
             raise RuntimeError(
@@ -82,6 +85,8 @@ class Report:
             )
         if steps < 1 - 1e-9 or abs(steps - round(steps)) > 1e-9:
             raise ValueError(f"{rank_tag()} report dt={dt} must be a multiple of h.dt={self.h.dt}")
+        if abs(start / dt - round(start / dt)) > 1e-6:
+            raise ValueError(f"{rank_tag()} report start={start} must be a multiple of dt={dt}")
         if start < 0 or (stop is not None and stop <= start) or buffer_mib <= 0:
             raise ValueError(
                 f"{rank_tag()} report needs 0 <= start < stop and buffer_mib > 0, got "

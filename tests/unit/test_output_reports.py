@@ -57,6 +57,7 @@ def test_existing_path_refused(pc, cells, tmp_path):
     [
         ({"dt": 0.0375}, "must be a multiple of h.dt"),
         ({"dt": 0.1, "start": 5, "stop": 5}, "0 <= start < stop"),
+        ({"dt": 0.1, "start": 0.05}, "start=0.05 must be a multiple of dt=0.1"),
         ({"dt": 0.1, "sections": "dend"}, "sections must be 'soma', 'all' or a function"),
         ({"dt": 0.1, "variable": "nope"}, "no range variable 'nope'"),
     ],
