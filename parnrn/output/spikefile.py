@@ -27,8 +27,9 @@ from .files import rank_size, written_by_all
 SORTING = {"none": 0, "by_id": 1, "by_time": 2}
 # Spikes per exchange round and per write: 16 MiB of (time, node_id) pairs.
 CHUNK = 1 << 20
-# Samples of its keys each rank contributes to the splitters.
-SAMPLES = 1024
+# Samples of its keys each rank contributes to the splitters, and most samples in all
+# (every rank holds them all: 1 MiB at most, whatever the number of ranks).
+SAMPLES, ALL_SAMPLES = 1024, 1 << 16
 
 Piece = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
 
@@ -127,7 +128,8 @@ def _splitters(times: np.ndarray, node_ids: np.ndarray, sorting: str, comm: Any)
     weighted quantiles of every rank's evenly spaced sample of its own spikes."""
     size = comm.Get_size()
     n = times.size
-    picks = np.linspace(0, n - 1, min(n, SAMPLES)).astype(np.int64)
+    share = max(8, min(SAMPLES, ALL_SAMPLES // size))
+    picks = np.linspace(0, n - 1, min(n, share)).astype(np.int64)
     sample = _pairs(times[picks], node_ids[picks], sorting, 0, picks.size)
     weight = n / max(picks.size, 1)
     samples = transport.allgather((sample, weight), comm)
