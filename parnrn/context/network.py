@@ -33,3 +33,4 @@ class Network:
     receiving_netcons: list[Any] = field(default_factory=list)  # two lists: no tuple each
     targets: list[Any] = field(default_factory=list)
     warned_late_gid: bool = False
+    reports: list[Any] = field(default_factory=list)  # variable reports, flushed by the run

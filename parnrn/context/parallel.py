@@ -13,18 +13,19 @@ written for it runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from .. import transport
+from .. import output, transport
 from ..errors import GidError, ParallelConnectError
 from ..hocerror import hoc_error, is_hoc_error, raising_hoc_errors
 from ..log import logger
 from ..ranks import rank_tag
 from ..runtime import neuron_context, start
-from . import balance, gids, run, runreport, spikes, sweep
+from . import balance, gids, reports, run, runreport, spikes, sweep
 from .connect import HocObject, is_gid, set_weights, spike_detector, unwrap
 from .gids import GID_LIMIT, as_gid
 from .network import Network
@@ -462,6 +463,73 @@ class ParallelContext:
         """
         self._check_subworld()
         return spikes.gather(self.network.records, self.comm, root)
+
+    def save_spikes(
+        self,
+        path: str | os.PathLike,
+        sorting: str = "by_time",
+        population: str = "default",
+        overwrite: bool = False,
+    ) -> int:
+        """Write every rank's recorded spikes to one SONATA spike file, each rank writing
+        its share: no rank gathers them all. ``sorting`` is ``"by_time"`` (time, then gid),
+        ``"by_id"`` (gid, then time) or ``"none"``; node ids are the gids. Returns the
+        number of spikes written. An existing ``path`` is refused unless ``overwrite``; a
+        failure on any rank raises on every rank and leaves no file. Collective.
+
+        Example::
+
+            p.parallel.run(1000)
+            p.parallel.save_spikes("spikes.h5", population="brunel")
+            # libsonata.SpikeReader("spikes.h5")["brunel"].get()
+        """
+        self._check_subworld()
+        times, gids = self.network.records.local()
+        return output.write_spikes(
+            path, times, gids, sorting=sorting, population=population, overwrite=overwrite,
+            comm=self.comm,
+        )  # fmt: skip
+
+    def report(
+        self,
+        name: str,
+        gids: Iterable[int],
+        variable: str = "v",
+        *,
+        dt: float,
+        sections: str | Callable[[int], Iterable[Any]] = "soma",
+        start: float = 0.0,
+        stop: float | None = None,
+        buffer_mib: float = 4.0,
+        population: str = "default",
+        path: str | os.PathLike | None = None,
+        units: str | None = None,
+        overwrite: bool = False,
+    ) -> reports.Report:
+        """Record the range variable ``variable`` (``"v"``, ``"ina"``, ``"cai"``, ...) of
+        ``gids`` every ``dt`` ms (a multiple of ``h.dt``) from ``start`` to ``stop`` (the
+        end of the run when None) into the SONATA report ``path`` (``<name>.h5``), written
+        during ``p.parallel.run``. Each rank records the listed gids it owns.
+        ``sections="soma"`` is a soma report: one value per cell, at its spike source's
+        segment; ``"all"`` a compartment report of every segment of the cell's section
+        tree; a function ``gid -> sections`` chooses the sections. Each rank buffers at
+        most ``buffer_mib`` MiB (at least one spike-exchange interval) before it writes.
+        The node id of a cell is its gid. Call before the first run. Collective.
+
+        Example::
+
+            p.parallel.report("soma_v", range(ncell), "v", dt=0.1)
+            p.parallel.run(1000)    # soma_v.h5 is complete after each run
+            # libsonata.SomaReportReader("soma_v.h5")["default"].get(node_ids=[0])
+        """
+        self._check_subworld()
+        made = reports.Report(
+            self._h, self.network, self.comm, reports.report_path(name, path), gids, variable,
+            dt=dt, sections=sections, start=start, stop=stop, buffer_mib=buffer_mib,
+            population=population, units=units, overwrite=overwrite,
+        )  # fmt: skip
+        self.network.reports.append(made)
+        return made
 
     def run(
         self,

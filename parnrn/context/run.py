@@ -66,8 +66,8 @@ def run(
                 finitialize(network, h, v_init)
                 t_start = h.t
             before = runreport.counters(h, pc)
-            if progress:
-                _psolve_with_progress(network, h, pc, tstop)
+            if progress or network.reports:
+                _psolve_with_progress(network, h, pc, tstop, progress)
             else:
                 with watchdog("psolve"):
                     pc.psolve(tstop)
@@ -178,8 +178,11 @@ def _report(lines: list[str], total: int, strict: bool) -> None:
         )
 
 
-def _psolve_with_progress(network: Network, h: Any, pc: Any, tstop: float) -> None:
-    """psolve in at most ``PROGRESS_CHUNKS`` pieces, showing a tqdm bar on rank 0.
+def _psolve_with_progress(
+    network: Network, h: Any, pc: Any, tstop: float, progress: bool = True
+) -> None:
+    """psolve in at most ``PROGRESS_CHUNKS`` pieces, showing a tqdm bar on rank 0, and in
+    pieces no longer than any report's buffer holds, each followed by the reports' flush.
 
     Each piece is a whole number of spike-exchange intervals (the minimum delay, in whole
     time steps), so the events and the spikes are those of one psolve.
@@ -190,11 +193,20 @@ def _psolve_with_progress(network: Network, h: Any, pc: Any, tstop: float) -> No
     steps_per_interval = max(1, math.floor(network.min_delay / h.dt + 1e-9))
     interval = steps_per_interval * h.dt
     intervals = max(1, math.ceil((tstop - start) / interval / PROGRESS_CHUNKS))
+    if not progress:
+        intervals = max(1, math.ceil((tstop - start) / interval))
+    for report in network.reports:
+        intervals = min(intervals, max(1, math.floor(report.span / interval + 1e-9)))
     chunk = intervals * interval
     rank = known_rank_size()[0]
-    with tqdm(total=max(tstop - start, 0.0), unit="ms", disable=rank != 0) as bar:
+    bar = tqdm(total=max(tstop - start, 0.0), unit="ms", disable=rank != 0 or not progress)
+    with bar:
         for piece in range(1, math.ceil((tstop - start) / chunk) + 1):
             stop = min(start + piece * chunk, tstop)
             with watchdog("psolve"):
                 pc.psolve(stop)
+            for report in network.reports:
+                report.flush()
             bar.update(stop - start - bar.n)
+    for report in network.reports:
+        report.finish()

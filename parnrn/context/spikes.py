@@ -61,7 +61,11 @@ def gather(records: SpikeRecords, comm: Any, root: int | None = 0) -> Spikes | N
     # Both arrays move as NEURON's float64, straight from the Vectors: no copy before
     # sending; Spikes makes the gids int64 when it sorts.
     gathered = gather_arrays(records.local(), root, comm, name="gather_spikes")
-    return None if gathered is None else Spikes(*gathered)
+    if gathered is None:
+        return None
+    spikes = Spikes(*gathered)
+    spikes._owned = True  # new arrays from the gather: sorted in place
+    return spikes
 
 
 class Spikes:
@@ -88,17 +92,24 @@ class Spikes:
                 f"{self._gids.size} gids"
             )
         self._sorted = False
+        self._owned = False  # True: the arrays are this Spikes' own, to sort in place
 
     def _sort(self) -> None:
         if self._sorted:
             return
-        # Each rank's spikes arrive in time order, so a stable sort by time merges runs
-        # (timsort); only out-of-order ties in time need the full (time, gid) sort.
-        order = np.argsort(self._times, kind="stable")
-        times, gids = self._times[order], self._gids[order].astype(np.int64, copy=False)
-        if np.any((times[1:] == times[:-1]) & (gids[1:] < gids[:-1])):
-            order = np.lexsort((gids, times))
-            times, gids = times[order], gids[order]
+        # Each spike sorts as one complex number (time + 1j * gid): numpy orders complex
+        # values by real, then imaginary part, which is (time, gid) order, and its stable
+        # sort (timsort) merges the per-rank runs, already in time order, in near-linear
+        # time; no index array, no gather of the permutation. Gids are exact in float64.
+        pairs = np.empty(self._times.size, dtype=np.complex128)
+        pairs.real, pairs.imag = self._times, self._gids
+        pairs.sort(kind="stable")
+        # Arrays this Spikes owns (gathered for it) take the result in place.
+        times = self._times if self._owned else np.empty_like(self._times)
+        times[...] = pairs.real
+        owned_gids = self._owned and self._gids.itemsize == 8
+        gids = self._gids.view(np.int64) if owned_gids else np.empty(pairs.size, np.int64)
+        np.copyto(gids, pairs.imag, casting="unsafe")
         self._times, self._gids, self._sorted = times, gids, True
 
     @property
