@@ -39,7 +39,6 @@ from ..errors import (
 from ..ranks import rank_tag
 from . import guard
 from .serialize import (
-    OUT_OF_BAND_THRESHOLD,
     Payload,
     array_bytes,
     dumps,
@@ -47,6 +46,7 @@ from .serialize import (
     is_array,
     loads,
     loads_plain,
+    plain_stream,
 )
 
 # Bytes per MPI call of a large buffer: under 2 GiB counts with any MPI library, and small
@@ -70,11 +70,9 @@ def _size(comm: Any) -> int:
     return 1 if comm is None else comm.Get_size()
 
 
-def _serialize(
-    obj: Any, array_in_band: int = OUT_OF_BAND_THRESHOLD
-) -> tuple[Payload | None, BaseException | None]:
+def _serialize(obj: Any) -> tuple[Payload | None, BaseException | None]:
     try:
-        return dumps(obj, array_in_band), None
+        return dumps(obj), None
     except Exception as exc:
         return None, exc
 
@@ -296,6 +294,19 @@ def _empty_array_or_none(dtype: np.dtype, shape: tuple) -> np.ndarray | None:
         return None
 
 
+def _broadcast_blob(obj: Any) -> tuple[Any, list[Any], bool, BaseException | None]:
+    """What the root of a broadcast sends: (blob, buffers, whether loading it needs a
+    confirmation, the error serializing it). Builtin data skip the ``Payload``."""
+    try:
+        stream = plain_stream(obj)
+        if stream is not None:
+            return stream, [], False, None
+        payload = dumps(obj, guard.INLINE_CAPACITY)
+    except Exception as exc:
+        return b"", [], False, exc
+    return _blob(payload), payload.buffers, not payload.plain, None
+
+
 def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
     """Send ``obj`` from ``root`` to every rank and return it there.
 
@@ -317,10 +328,7 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
         if blob is not None:
             buffers = [array_bytes(obj)]
         else:
-            payload, error = _serialize(obj, guard.INLINE_CAPACITY)
-            blob = _blob(payload)
-            if payload is not None:
-                buffers, confirm = payload.buffers, not payload.plain
+            blob, buffers, confirm, error = _broadcast_blob(obj)
     if size == 1:
         _serial_check("broadcast", error, BroadcastError, root)
         return obj
@@ -336,19 +344,20 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
         if agreed.confirm:
             guard.confirm(comm, "broadcast", None, BroadcastError, root)
         return obj
-    if agreed.nbufs == 1 and agreed.whole_inline():  # a bare array seen before
+    nbufs, whole = agreed.nbufs, agreed.whole_inline()
+    if whole and nbufs == 0 and not agreed.confirm:  # the common small case: builtin data
+        try:
+            return loads_plain(agreed.inline)  # no user code runs: nothing to mark
+        except Exception as exc:
+            raise _local_load_error(comm, "broadcast", exc, BroadcastError) from exc
+    if whole and nbufs == 1:  # a bare array seen before
         layout = _array_layouts.get(bytes(agreed.inline))
         if layout is not None:
             array = _empty_array_or_none(*layout)
             if array is not None:
                 _bcast_bytes(comm, array_bytes(array), root)
                 return array
-    if agreed.nbufs == 0 and agreed.whole_inline():  # the common small case
-        if not agreed.confirm:  # builtin data: no user code runs, nothing to mark
-            try:
-                return loads_plain(agreed.inline)
-            except Exception as exc:
-                raise _local_load_error(comm, "broadcast", exc, BroadcastError) from exc
+    if whole and nbufs == 0:
         result, error = _try_load(agreed.inline, [])
     else:
         result, error = _receive_broadcast(comm, agreed, root)

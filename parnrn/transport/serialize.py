@@ -199,6 +199,21 @@ def _load_array(stream: Any, buffers: list[Any] | None) -> np.ndarray:
     return np.frombuffer(data, dtype).copy().reshape(shape)
 
 
+def plain_stream(obj: Any) -> bytes | None:
+    """The pickle stream of ``obj`` if it is builtin data (``Payload.plain``), else None;
+    no user code runs either way.
+
+    Example::
+
+        stream = plain_stream({"seed": 1})   # bytes: loading it imports nothing
+    """
+    try:
+        return _plain.dumps(obj)
+    except _NotPlainData:
+        _plain.file.truncate(0)
+        return None
+
+
 def dumps(obj: Any, array_in_band: int = OUT_OF_BAND_THRESHOLD) -> Payload:
     """Serialize ``obj``; large buffers are returned out of band, not copied. A bare array
     travels in band only when its descriptor and data fit in ``array_in_band`` bytes (a
@@ -206,10 +221,9 @@ def dumps(obj: Any, array_in_band: int = OUT_OF_BAND_THRESHOLD) -> Payload:
     buffer straight into the receiver's array)."""
     if type(obj) is np.ndarray and _describable(obj):
         return _array_payload(obj, array_in_band)
-    try:
-        return Payload(_plain.dumps(obj), [], True)
-    except _NotPlainData:
-        _plain.file.truncate(0)
+    stream = plain_stream(obj)
+    if stream is not None:
+        return Payload(stream, [], True)
     buffers: list[memoryview] = []
 
     def keep_out_of_band(buffer: pickle.PickleBuffer) -> bool:
