@@ -298,7 +298,7 @@ def _broadcast_blob(obj: Any) -> tuple[Any, list[Any], bool, BaseException | Non
     """What the root of a broadcast sends: (blob, buffers, whether loading it needs a
     confirmation, the error serializing it). Builtin data skip the ``Payload``."""
     try:
-        stream = plain_stream(obj)
+        stream = None if type(obj) is np.ndarray else plain_stream(obj)
         if stream is not None:
             return stream, [], False, None
         payload = dumps(obj, guard.INLINE_CAPACITY)
