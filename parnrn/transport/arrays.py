@@ -5,7 +5,7 @@ lengths gathered at that rank only; ``alltoall_arrays`` routes parts of one arra
 rank with ``Alltoallv``. Both start with the same guarded agreement as the object
 collectives, which also compares the dtypes, so a failure, a mismatched call or a dtype
 that differs between ranks raises the same ``TransportError`` on every rank before any data
-moves.
+moves. Every data phase is bounded by the timeout, as the agreement is.
 """
 
 from __future__ import annotations
@@ -69,17 +69,17 @@ def gather_arrays(
     mine_counts = np.array([a.size for a in mine], dtype=np.int64)
     counts = np.empty((comm.Get_size(), len(mine)), dtype=np.int64) if receives else None
     if root is None:
-        comm.Allgather(mine_counts, counts)
+        guard.complete(comm, comm.Iallgather(mine_counts, counts), name)
     else:
-        comm.Gather(mine_counts, counts, root)
+        guard.complete(comm, comm.Igather(mine_counts, counts, root), name, root)
     result = []
     for i, array in enumerate(mine):
         whole = np.empty(int(counts[:, i].sum()), dtype=array.dtype) if receives else None
         target = [whole, counts[:, i].tolist()] if receives else None
         if root is None:
-            comm.Allgatherv(array, target)
+            guard.complete(comm, comm.Iallgatherv(array, target), name)
         else:
-            comm.Gatherv(array, target, root)
+            guard.complete(comm, comm.Igatherv(array, target, root), name, root)
         result.append(whole)
     return result if receives else None
 
@@ -114,7 +114,8 @@ def alltoall_arrays(
         return send.copy(), counts.copy()
     _agree(comm, "alltoall_arrays", -1, [send], error, f" in {counts.shape[-1]} parts")
     received_counts = np.empty_like(counts)
-    comm.Alltoall(counts, received_counts)
+    guard.complete(comm, comm.Ialltoall(counts, received_counts), "alltoall_arrays")
     received = np.empty(int(received_counts.sum()), dtype=send.dtype)
-    comm.Alltoallv([send, counts.sum(axis=1)], [received, received_counts.sum(axis=1)])
+    routing = comm.Ialltoallv([send, counts.sum(axis=1)], [received, received_counts.sum(axis=1)])
+    guard.complete(comm, routing, "alltoall_arrays")
     return received, received_counts

@@ -154,21 +154,29 @@ def _receive_buffers(lengths: list[int]) -> list[np.ndarray]:
     return [arena[offset + a : offset + a + n] for a, n in zip(starts, lengths)]
 
 
-def _bcast_bytes(comm: Any, buffer: Any, root: int) -> None:
+# Every data phase is a non-blocking call completed by ``guard.complete``: polled like the
+# agreement, so that signals act and the timeout bounds it (as fast as the blocking calls).
+
+
+def _bcast_bytes(comm: Any, buffer: Any, root: int, op: str = "broadcast") -> None:
     for chunk in _chunks(buffer):
-        comm.Bcast(chunk, root)
+        guard.complete(comm, comm.Ibcast(chunk, root), op, root)
 
 
-def _bcast_buffers(comm: Any, buffers: list[Any], root: int) -> None:
+def _bcast_buffers(comm: Any, buffers: list[Any], root: int, op: str = "broadcast") -> None:
     # One Bcast per buffer: MPICH moves an hindexed datatype over the same buffers
     # several times slower than separate contiguous messages.
     for buffer in buffers:
-        _bcast_bytes(comm, buffer, root)
+        _bcast_bytes(comm, buffer, root, op)
 
 
-def _send_bytes(comm: Any, buffer: Any, dest: int, tag: int) -> None:
+def _send_bytes(comm: Any, buffer: Any, dest: int, tag: int, op: str) -> None:
     for chunk in _chunks(buffer):
-        comm.Send(chunk, dest, tag)
+        guard.complete(comm, comm.Isend(chunk, dest, tag), op)
+
+
+def _recv_bytes(comm: Any, chunk: Any, source: int, tag: int, op: str) -> None:
+    guard.complete(comm, comm.Irecv(chunk, source, tag), op)
 
 
 def _drain(comm: Any, lengths: list[int], move: Any, op: str) -> bytes:
@@ -370,7 +378,7 @@ def _receive_broadcast(comm: Any, agreed: Any, root: int) -> tuple[Any, BaseExce
     be allocated (then drained, so that every rank stays in step)."""
 
     def move(n: int, chunk: Any) -> None:
-        comm.Bcast(chunk, root)
+        guard.complete(comm, comm.Ibcast(chunk, root), "broadcast", root)
 
     blob = agreed.inline
     if agreed.nbufs == 1 and agreed.whole_inline() and is_array(blob[8:]):
@@ -428,7 +436,7 @@ def broadcast_into(array: np.ndarray, root: int = 0, comm: Any = None) -> np.nda
         comm, "broadcast_into", root, error=error, error_class=BroadcastError,
         layout=layout, layout_name="array",
     )  # fmt: skip
-    _bcast_bytes(comm, array, root)
+    _bcast_bytes(comm, array, root, "broadcast_into")
     return array
 
 
@@ -523,23 +531,24 @@ def gather(obj: Any, root: int = 0, comm: Any = None) -> list[Any] | None:
     )  # fmt: skip
     blob = _blob(payload)
     if rank != root:
-        comm.Gather(_sizes_of(blob, payload), None, root)
-        comm.Gatherv(blob, None, root)
+        guard.complete(comm, comm.Igather(_sizes_of(blob, payload), None, root), "gather", root)
+        guard.complete(comm, comm.Igatherv(blob, None, root), "gather", root)
         for tag, buffer in enumerate(payload.buffers):
-            _send_bytes(comm, buffer, root, tag)
+            _send_bytes(comm, buffer, root, tag, "gather")
         if agreed.confirm:
             guard.confirm(comm, "gather", None, TransportError)
         return None
     sizes = np.empty((size, 2), dtype=np.int64)
-    comm.Gather(_sizes_of(blob, payload), sizes, root)
+    guard.complete(comm, comm.Igather(_sizes_of(blob, payload), sizes, root), "gather", root)
     counts = sizes[:, 0].tolist()
     counts[rank] = 0  # the root keeps its own object
     displs = _displacements(counts)
     received = _empty_or_lost(sum(counts), "gather", comm)
-    comm.Gatherv(b"", [received, counts, displs, _byte()], root)
+    gathering = comm.Igatherv(b"", [received, counts, displs, _byte()], root)
+    guard.complete(comm, gathering, "gather", root)
 
     def move(source: int, n: int, chunk: Any) -> None:
-        comm.Recv(chunk, source, n)
+        _recv_bytes(comm, chunk, source, n, "gather")
 
     result, error = _load_every_rank(comm, obj, received, counts, sizes, move)
     _settle(comm, "gather", agreed, error, TransportError)
@@ -568,17 +577,18 @@ def allgather(obj: Any, comm: Any = None) -> list[Any]:
     )  # fmt: skip
     blob = _blob(payload)
     sizes = np.empty((size, 2), dtype=np.int64)  # P of them: the result is P objects anyway
-    comm.Allgather(_sizes_of(blob, payload), sizes)
+    guard.complete(comm, comm.Iallgather(_sizes_of(blob, payload), sizes), "allgather")
     counts = sizes[:, 0].tolist()
     displs = _displacements(counts)
     received = _empty_or_lost(sum(counts), "allgather", comm)
-    comm.Allgatherv(blob, [received, counts, displs, _byte()])
+    gathering = comm.Iallgatherv(blob, [received, counts, displs, _byte()])
+    guard.complete(comm, gathering, "allgather")
 
     def move(source: int, n: int, chunk: Any) -> None:
-        comm.Bcast(chunk, source)
+        guard.complete(comm, comm.Ibcast(chunk, source), "allgather", source)
 
     def own() -> None:
-        _bcast_buffers(comm, payload.buffers, rank)
+        _bcast_buffers(comm, payload.buffers, rank, "allgather")
 
     result, error = _load_every_rank(comm, obj, received, counts, sizes, move, own)
     _settle(comm, "allgather", agreed, error, TransportError)
@@ -623,22 +633,22 @@ def scatter(seq: Sequence[Any] | None, root: int = 0, comm: Any = None) -> Any:
     if rank == root:
         blobs = [_blob(p) for p in payloads]
         shapes = np.array([[len(b), len(p.buffers)] for b, p in zip(blobs, payloads)], np.int64)
-        comm.Scatter(shapes, shape, root)
+        guard.complete(comm, comm.Iscatter(shapes, shape, root), "scatter", root)
         counts = shapes[:, 0].tolist()
         sendbuf = [b"".join(blobs), counts, _displacements(counts), _byte()]
-        comm.Scatterv(sendbuf, _empty(shape[0]), root)
+        guard.complete(comm, comm.Iscatterv(sendbuf, _empty(shape[0]), root), "scatter", root)
         for dest, p in enumerate(payloads):
             if dest != root:
                 for tag, buffer in enumerate(p.buffers):
-                    _send_bytes(comm, buffer, dest, tag)
+                    _send_bytes(comm, buffer, dest, tag, "scatter")
         result, error = items[root], None
     else:
-        comm.Scatter(None, shape, root)
+        guard.complete(comm, comm.Iscatter(None, shape, root), "scatter", root)
         blob = _empty_or_lost(int(shape[0]), "scatter", comm)
-        comm.Scatterv(None, blob, root)
+        guard.complete(comm, comm.Iscatterv(None, blob, root), "scatter", root)
 
         def move(n: int, chunk: Any) -> None:
-            comm.Recv(chunk, root, n)
+            _recv_bytes(comm, chunk, root, n, "scatter")
 
         stream, buffers, error = _receive_from(comm, blob, int(shape[1]), move, "scatter")
         result = None

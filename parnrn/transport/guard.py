@@ -21,10 +21,11 @@ slow path: an ``allgather`` of descriptions (operation, root, call site, excepti
 layout), O(P) only on failure, and the same exception raised everywhere.
 
 Waiting is always polled (spinning first, as MPI's blocking waits do, then backing off),
-so Python handles signals while a rank waits. With a timeout configured, on expiry the
-waiting ranks tell each other where they are on the guarded communicator itself and raise
-``CollectiveTimeoutError`` naming the ranks that never arrived. The abandoned agreement
-stays posted: a late rank that arrives completes it, and the ranks are in step again.
+so Python handles signals while a rank waits. The data phases after the agreement wait the
+same way (``complete``), so every step of a collective is bounded by the timeout. With a
+timeout configured, on expiry the waiting ranks tell each other where they are on the
+guarded communicator itself and raise ``CollectiveTimeoutError`` naming the ranks that never
+arrived. The abandoned request stays posted: a late rank that arrives completes it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ INLINE_CAPACITY = WORDS * 8 - _HEAD.size
 _ALL = 2**64 - 1
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _TIMEOUT_TAG = 7001
+# Clocks of different nodes agree to within this when telling a fresh timeout notice from
+# one left over from an earlier timeout.
+_CLOCK_SLACK = 0.5
 # How long a waiting rank polls without sleeping: MPI's own blocking waits busy-poll, and a
 # sleep costs ~60 us of latency however short it is asked; after this it backs off.
 _SPIN_SECONDS = 0.02
@@ -237,6 +241,23 @@ def agree(
     return Agreement(head, state.inline, not misfit)
 
 
+def complete(comm: Any, request: Any, op: str, root: int = -1) -> None:
+    """Wait for ``request``, a data phase of the collective ``op`` that has just agreed on
+    ``comm``, as the agreement waits: polled, so that signals act, and bounded by the
+    configured timeout, which names the ranks that never arrived. ``request`` is an MPI
+    request or anything with a ``Test()`` that says whether it is done.
+
+    Example::
+
+        complete(comm, comm.Ibcast(buffer, root), "broadcast", root)
+    """
+    for _ in _QUICK_TESTS:
+        if request.Test():
+            return
+    state = _states[comm.handle]
+    _wait_or_time_out(comm, state, request, f"{op} (data)", root, state.seq)
+
+
 def _refuse(comm: Any, op: str, state: _CommState) -> None:
     """Raise for a collective that must not start: this rank is already inside one on
     ``comm`` (another thread), or pickling data for one (a ``__reduce__`` calling it)."""
@@ -330,6 +351,7 @@ def _wait_or_time_out(
     now = time.monotonic()
     spin_end = now + _SPIN_SECONDS
     deadline = None if settings.timeout is None else now + settings.timeout
+    started = time.time()
     pause = 0.0
     while not request.Test():
         if pause:
@@ -341,21 +363,23 @@ def _wait_or_time_out(
         if now > spin_end and not pause:
             pause = 5e-5
         if deadline is not None and now > deadline:
-            # The agreement stays posted and owns its buffers: a late rank that arrives
-            # completes it, and the next call on this communicator is in step again.
-            _unfinished_requests.append((request, state.mine, state.reduced))
+            # The request stays posted and owns its buffers (mpi4py keeps them): a late
+            # rank that arrives completes it. The agreement starts afresh.
+            _unfinished_requests.append(request)
             state.new_buffers()
-            _raise_timeout(comm, op, root, seq)
+            _raise_timeout(comm, op, root, seq, started)
 
 
-def _raise_timeout(comm: Any, op: str, root: int, seq: int) -> None:
-    """Tell the other waiting ranks of ``comm`` where this rank waits; whoever stays
-    silent for a grace period never arrived. The notices travel on ``comm`` itself, so
-    the ranks are numbered as the caller numbers them, on any communicator."""
+def _raise_timeout(comm: Any, op: str, root: int, seq: int, started: float) -> None:
+    """Tell the other ranks of ``comm`` where this rank waits; whoever stays silent for a
+    grace period never arrived. A rank counts as present when it too timed out while this
+    one waited, wherever it waits: a rank already in the next collective is not missing.
+    The notices travel on ``comm`` itself, so the ranks are numbered as the caller numbers
+    them, on any communicator."""
     MPI = runtime.start().MPI
     rank, size = comm.Get_rank(), comm.Get_size()
     site = call_site()
-    notice = (seq, op, root, site)
+    notice = (seq, op, root, site, time.time())
     # Kept alive for good: the missing ranks may never receive them.
     _unfinished_requests.extend(
         comm.isend(notice, dest, _TIMEOUT_TAG) for dest in range(size) if dest != rank
@@ -365,20 +389,19 @@ def _raise_timeout(comm: Any, op: str, root: int, seq: int) -> None:
     status = MPI.Status()
     while time.monotonic() < grace_end and len(waiting) < size:
         if comm.iprobe(MPI.ANY_SOURCE, _TIMEOUT_TAG, status):
-            their_seq, their_op, their_root, their_site = comm.recv(
-                source=status.Get_source(), tag=_TIMEOUT_TAG
-            )
-            if their_seq == seq:
-                waiting[status.Get_source()] = (their_op, their_root, their_site)
+            _, *where_they_wait, sent_at = comm.recv(source=status.Get_source(), tag=_TIMEOUT_TAG)
+            if sent_at >= started - _CLOCK_SLACK:  # not left over from an earlier timeout
+                waiting[status.Get_source()] = tuple(where_they_wait)
         else:
             time.sleep(0.005)
     missing = sorted(set(range(size)) - set(waiting))
     where = "; ".join(
-        f"rank {r} waits in {o}(root={rt}) at {s}" for r, (o, rt, s) in sorted(waiting.items())
+        f"rank {r} waits in {o}(root={rt}) at {at}" for r, (o, rt, at) in sorted(waiting.items())
     )
     raise CollectiveTimeoutError(
         f"{rank_tag(rank, size)} {op} #{seq} timed out after {settings.timeout:g} s: "
-        f"rank(s) {', '.join(map(str, missing)) or 'none'} never arrived; {where}. Until "
-        f"they arrive in this {op}, later calls on this communicator wait for them too",
+        f"rank(s) {', '.join(map(str, missing)) or 'none'} never arrived; {where}. This "
+        f"communicator stays out of step until they arrive: later calls on it wait for "
+        f"them too",
         missing,
     )

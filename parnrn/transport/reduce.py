@@ -147,7 +147,8 @@ def allreduce_into(array: np.ndarray, op: str = "sum", comm: Any = None) -> np.n
         layout_name="array",
     )  # fmt: skip
     MPI = runtime.start().MPI
-    comm.Allreduce(MPI.IN_PLACE, array, getattr(MPI, _MPI_OPS[op]))
+    reducing = comm.Iallreduce(MPI.IN_PLACE, array, getattr(MPI, _MPI_OPS[op]))
+    guard.complete(comm, reducing, "allreduce_into")
     return array
 
 
@@ -162,7 +163,7 @@ def _mpi_allreduce(value: Any, op: str, kind: int, comm: Any) -> Any:
         return result.view(bool) if logical else result.reshape(value.shape)
     as_float = kind == _FLOAT
     buffer = np.array([value], dtype=np.float64 if as_float else np.int64)
-    comm.Allreduce(MPI.IN_PLACE, buffer, mpi_op)
+    guard.complete(comm, comm.Iallreduce(MPI.IN_PLACE, buffer, mpi_op), "allreduce")
     if op in ("land", "lor"):
         return bool(buffer[0])
     return float(buffer[0]) if as_float else int(buffer[0])
@@ -179,12 +180,12 @@ def _reduced_copy(comm: Any, send: np.ndarray, mpi_op: Any) -> np.ndarray:
     """A new array holding ``send`` combined across ranks."""
     if send.nbytes > _SCRATCH_LIMIT:
         result = np.empty_like(send)
-        comm.Allreduce(send, result, mpi_op)
+        guard.complete(comm, comm.Iallreduce(send, result, mpi_op), "allreduce")
         return result
     scratch = _scratch.get(comm.handle)
     if scratch is None or scratch.dtype != send.dtype or scratch.shape != send.shape:
         scratch = _scratch[comm.handle] = np.empty_like(send)
-    comm.Allreduce(send, scratch, mpi_op)
+    guard.complete(comm, comm.Iallreduce(send, scratch, mpi_op), "allreduce")
     return scratch.copy()
 
 
@@ -241,11 +242,25 @@ def _send_value(comm: Any, value: Any, dest: int, rank: int) -> None:
         message = (payload.stream, [bytes(memoryview(b).cast("B")) for b in payload.buffers])
     except Exception as exc:
         message = _Failed({rank: error_record(exc)})
-    comm.send(message, dest, _TREE_TAG)
+    guard.complete(comm, comm.isend(message, dest, _TREE_TAG), "allreduce")
+
+
+class _Arrival:
+    """A message to be received, as a request: ``Test()`` says whether it has arrived."""
+
+    def __init__(self, comm: Any, source: int, tag: int):
+        self.comm, self.source, self.tag = comm, source, tag
+        self.message = None
+
+    def Test(self) -> bool:  # the name of an MPI request's own method
+        self.message = self.message or self.comm.improbe(self.source, self.tag)
+        return self.message is not None
 
 
 def _receive_value(comm: Any, source: int, rank: int) -> Any:
-    message = comm.recv(source=source, tag=_TREE_TAG)
+    arrival = _Arrival(comm, source, _TREE_TAG)
+    guard.complete(comm, arrival, "allreduce")
+    message = arrival.message.recv()
     if isinstance(message, _Failed):
         return message
     stream, buffers = message

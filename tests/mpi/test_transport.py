@@ -304,6 +304,34 @@ def test_timeout_names_the_rank_that_never_arrived():
     assert transport.allgather(rank) == list(range(size))
 
 
+class SlowToPickleOnTheLastRank:
+    def __reduce__(self):
+        if rank == last:
+            time.sleep(1.5)
+        return (int, (rank,))
+
+
+def test_timeout_bounds_the_data_phase_and_counts_ranks_waiting_further_on():
+    """The last rank is slow to send its part of an allreduce, past the agreement: rank 0
+    waits for it in the data phase, ranks in between already wait in the next collective,
+    and every waiting rank names the last one alone. On a communicator of its own: the
+    ranks are out of step on it afterwards."""
+    comm = runtime.MPI.COMM_WORLD.Dup()
+    configure(timeout=0.5)
+    try:
+        with pytest.raises(CollectiveTimeoutError) as info:
+            transport.allreduce(SlowToPickleOnTheLastRank(), lambda a, b: a + b, comm)
+        if rank != last:
+            assert info.value.missing == [last], str(info.value)
+            assert f"rank(s) {last} never arrived" in str(info.value)
+        if rank == 0:
+            assert "allreduce (data) #1 timed out after 0.5 s" in str(info.value)
+            assert "out of step" in str(info.value)
+    finally:
+        configure(timeout=None)
+    assert transport.allgather(rank) == list(range(size))
+
+
 def test_collective_block_raises_on_every_rank(comm):
     rank, _, last = shape(comm)
     assert issubclass(RemoteRankError, Exception)

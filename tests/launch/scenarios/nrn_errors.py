@@ -61,6 +61,20 @@ elif mode in ("psolve_event", "psolve_stuck", "psolve_event_caught"):
             raise
         print(f"rank {rt.rank} caught {type(exc).__name__} and goes on", flush=True)
         p.parallel.barrier()
+elif mode == "finitialize_stuck":  # the others wait for it in NEURON's spike exchange
+    from parnrn import p
+
+    parnrn.configure(timeout=1.0)
+    soma = p.Section(name="soma")
+    p.ParallelCon(soma, rt.rank)
+
+    def stuck():
+        if rt.rank == bad:
+            time.sleep(60)
+
+    failing_now(delay=1.0)
+    handler = p.FInitializeHandler(stuck)
+    p.parallel.run(10)
 elif mode == "quit_one_rank":  # NEURON's MPI_Finalize on one rank, the others in a broadcast
     from parnrn import transport
 

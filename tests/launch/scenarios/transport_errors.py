@@ -9,7 +9,7 @@ import time
 from _scenario import failing_now, setup
 
 import parnrn
-from parnrn.transport import barrier, broadcast, collective, gather
+from parnrn.transport import allreduce, barrier, broadcast, collective, gather
 
 
 class SlowToLoad:
@@ -32,8 +32,26 @@ class CallsACollective:
         return (CallsACollective, ())
 
 
+class SlowToPickle:
+    """Pickles in 30 s on the bad rank: a rank slow to send its part of an allreduce, while
+    its partner waits for it in the data phase, past the agreement."""
+
+    def __reduce__(self):
+        if rt.rank == bad:
+            time.sleep(30)
+        return (int, (rt.rank,))  # an int on arrival: the class never travels
+
+
+def combine_slowly(mine, theirs):
+    """Rank 0 combines what the others send: slow there when it is the bad rank."""
+    if rt.rank == bad:
+        time.sleep(30)
+    return mine
+
+
+SLEEPERS = ("never_arrives", "slow_load", "slow_allreduce")  # a rank is still asleep
 rt, mode, bad = setup()
-if mode in ("never_arrives", "slow_load"):
+if mode in SLEEPERS:
     parnrn.configure(timeout=1.0)
 try:
     if mode == "broadcast_unpicklable":
@@ -64,6 +82,10 @@ try:
         if rt.rank == root:
             failing_now(delay=1.0)
         broadcast(SlowToLoad() if rt.rank == root else None, root=root)
+    elif mode == "slow_allreduce":
+        if rt.rank != bad:
+            failing_now(delay=1.0)
+        allreduce(SlowToPickle(), combine_slowly)
     elif mode == "collective_block":
         with collective():
             if rt.rank == bad:
@@ -71,7 +93,7 @@ try:
                 raise ValueError(f"scenario failure on rank {rt.rank}")
 except Exception as exc:
     print(f"rank {rt.rank} caught {type(exc).__name__}: {exc}", flush=True)
-    if mode not in ("never_arrives", "slow_load"):  # there a rank is still asleep
+    if mode not in SLEEPERS:
         barrier()
     raise
 print(f"rank {rt.rank} finished", flush=True)
