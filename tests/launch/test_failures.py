@@ -16,6 +16,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -347,3 +349,34 @@ def test_clean_run_succeeds_with_both_launchers(tmp_path):
         assert all(f"rank {r} finished" in output for r in range(3)), output
         assert "parnrn:" not in output, output
     assert not (tmp_path / "errors").exists()
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_output_survives_a_walltime_sigterm(n, tmp_path):
+    """The batch system's SIGTERM to mpiexec at a walltime limit, while one rank sleeps and
+    the others wait for it: every line any rank printed before reaches the output (stdout
+    to a pipe is block-buffered unless parnrn makes it line-buffered)."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    script = os.path.join(SCENARIOS, "exits.py")
+    env = {**os.environ, "PYTHONUNBUFFERED": "", "PARNRN_TEST_MARKERS": str(markers)}
+    proc = subprocess.Popen(
+        [MPIEXEC, "-n", str(n), sys.executable, script, "output_then_walltime", "last"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + HANG_LIMIT
+        while len(os.listdir(markers)) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(os.listdir(markers)) == n, "the ranks never printed their lines"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=HANG_LIMIT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert proc.returncode != 0, output
+    for r in range(n):
+        for line in range(5):
+            assert f"rank {r} line {line}\n" in output, output

@@ -25,6 +25,12 @@ if mode == "output_then_raise":  # printed, not flushed: a pipe to mpiexec buffe
         time.sleep(0.3)  # the others wait in the broadcast with their lines printed
         failing_now()
         raise ValueError(f"scenario failure on rank {rt.rank}")
+if mode == "output_then_walltime":  # printed, not flushed, then the batch system's SIGTERM
+    for line in range(5):
+        print(f"rank {rt.rank} line {line}")
+    open(os.path.join(os.environ["PARNRN_TEST_MARKERS"], f"rank{rt.rank}"), "w").close()
+    if rt.rank == bad:
+        time.sleep(60)  # the others wait for it in the broadcast until the walltime
 if mode == "sigint_while_waiting":  # Ctrl-C reaches a rank waiting for a late one
     if rt.rank == bad:
         threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
