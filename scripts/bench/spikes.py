@@ -12,6 +12,17 @@ spike_record leaves them. Methods, all gathering to rank 0:
 - ``pc.alltoall Vector``: NEURON's Vector ``alltoall`` of times and gids to rank 0.
 
 Prints seconds per gather and the ratio to Gatherv. Slow methods run once past a cut-off.
+
+Targets: ``gather_spikes`` at most 1.3x Gatherv (met from 1e6 per rank), and issue 12's
+``gather_spikes + sort`` at most 2.5x Gatherv at 1e7 per rank: not met in pure numpy (about
+12x here). At 1e7 per rank the gather is ~55 ms and the root's stable sort of 2e7
+(time, gid) pairs ~310 ms, against a budget of ~77 ms for both. Measured alternatives (all
+pure numpy, 2026-12-04): a stable argsort of the times' uint64 bits plus two takes and a
+tie pass, ~315 ms; np.searchsorted merges, ~360 ms per 1e7; a sample sort across the ranks
+(splitters, Alltoallv, each rank merging one time range, the root gathering sorted parts),
+~326 ms, but it moves the cost into every gather, ten times slower at 1e4 per rank. Every
+comparison-based merge in numpy costs about 9 ns a spike; a compiled two-way merge (1-2 ns
+a spike, writing into the gathered arrays) would close it.
 """
 
 from __future__ import annotations
@@ -138,7 +149,10 @@ def main() -> None:
             f"spike gathering to rank 0 on {size} ranks (n spikes per rank)",
             ["n/rank", "method", "time", "vs Gatherv"],
             rows,
-            ["target: gather_spikes at most 1.3x Gatherv"],
+            [
+                "targets: gather_spikes at most 1.3x Gatherv; gather_spikes + sort at most "
+                "2.5x Gatherv at 1e7 per rank (issue 12)",
+            ],
             {"sweep": sweep},
         )
 
