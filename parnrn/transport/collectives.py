@@ -17,6 +17,7 @@ On the sending side the object itself is returned, not a copy.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import struct
 from collections.abc import Sequence
@@ -157,6 +158,16 @@ def _receive_buffers(lengths: list[int]) -> list[np.ndarray]:
 def _bcast_bytes(comm: Any, buffer: Any, root: int) -> None:
     for chunk in _chunks(buffer):
         comm.Bcast(chunk, root)
+
+
+def _bcast_array(comm: Any, array: np.ndarray, root: int) -> None:
+    """Broadcast a C-contiguous array's bytes into the same layout on every rank. An
+    array of one chunk goes as ``[array, BYTE]``: mpi4py reads its buffer directly, ~0.7 us
+    cheaper than building a byte view of it and chunking that."""
+    if array.nbytes <= _CHUNK and array.dtype.kind not in "mM":  # datetimes: no buffer
+        comm.Bcast([array, _byte()], root)
+    else:
+        _bcast_bytes(comm, array_bytes(array), root)
 
 
 def _bcast_buffers(comm: Any, buffers: list[Any], root: int) -> None:
@@ -322,25 +333,28 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
     rank = 0 if comm is None else comm.Get_rank()
     error = _root_error(root, size)
     is_root = error is None and rank == root
-    blob, buffers, confirm = b"", [], False
+    blob, buffers, confirm, nbufs = b"", [], False, 0
     if is_root:
         blob = _array_blob(obj)
-        if blob is not None:
-            buffers = [array_bytes(obj)]
+        if blob is not None:  # a bare array: its data follow in one buffer, the array
+            nbufs = 1
         else:
             blob, buffers, confirm, error = _broadcast_blob(obj)
+            nbufs = len(buffers)
     if size == 1:
         _serial_check("broadcast", error, BroadcastError, root)
         return obj
     agreed = guard.agree(
-        comm, "broadcast", root, blob=blob, nbufs=len(buffers), confirm=confirm,
-        error=error, error_class=BroadcastError,
+        comm, "broadcast", root, blob=blob, nbufs=nbufs, confirm=confirm, error=error,
+        error_class=BroadcastError,
     )  # fmt: skip
     if is_root:
         if len(blob) > guard.INLINE_CAPACITY:
             _bcast_bytes(comm, blob, root)
         if buffers:
             _bcast_buffers(comm, buffers, root)
+        elif nbufs:
+            _bcast_array(comm, obj, root)
         if agreed.confirm:
             guard.confirm(comm, "broadcast", None, BroadcastError, root)
         return obj
@@ -355,7 +369,7 @@ def broadcast(obj: Any, root: int = 0, comm: Any = None) -> Any:
         if layout is not None:
             array = _empty_array_or_none(*layout)
             if array is not None:
-                _bcast_bytes(comm, array_bytes(array), root)
+                _bcast_array(comm, array, root)
                 return array
     if whole and nbufs == 0:
         result, error = _try_load(agreed.inline, [])
@@ -380,7 +394,7 @@ def _receive_broadcast(comm: Any, agreed: Any, root: int) -> tuple[Any, BaseExce
             pass  # the general path drains it
         else:
             _remember_layout(_array_layouts, bytes(blob), (array.dtype, array.shape))
-            _bcast_bytes(comm, array_bytes(array), root)
+            _bcast_array(comm, array, root)
             return array, None
     if not agreed.whole_inline():
         try:
@@ -428,7 +442,7 @@ def broadcast_into(array: np.ndarray, root: int = 0, comm: Any = None) -> np.nda
         comm, "broadcast_into", root, error=error, error_class=BroadcastError,
         layout=layout, layout_name="array",
     )  # fmt: skip
-    _bcast_bytes(comm, array, root)
+    _bcast_array(comm, array, root)
     return array
 
 
@@ -585,6 +599,7 @@ def allgather(obj: Any, comm: Any = None) -> list[Any]:
     return result
 
 
+@functools.cache
 def _byte() -> Any:
     return runtime.start().MPI.BYTE
 
