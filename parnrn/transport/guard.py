@@ -60,10 +60,13 @@ from ..settings import settings
 from .serialize import busy_with
 
 WORDS = 32
-# The words, in order: fingerprint and complement, failed, needs confirmation, layout
-# digest and complement, the value any rank may raise, the root's blob length, buffer count
-# and inline length; then the inline bytes.
+# The words, in order: fingerprint and complement, failed, layout digest and complement
+# (the *checked* words: when all is well every rank's are the same, so the reduced ones
+# equal this rank's own), then needs confirmation, the value any rank may raise, the root's
+# blob length, buffer count and inline length (the *learned* words); then the inline bytes.
 _HEAD = struct.Struct("<10Q")
+_CHECKED = struct.Struct("<5Q")
+_LEARNED = struct.Struct("<5Q")
 # The agreement at the end of a ``collective()`` block.
 BLOCK_END = "collective"
 INLINE_CAPACITY = WORDS * 8 - _HEAD.size
@@ -81,39 +84,39 @@ _yield_cpu = getattr(os, "sched_yield", lambda: None)
 class Agreement:
     """What every rank learned from an agreement, identical on every rank."""
 
-    __slots__ = ("_head", "_inline", "same_layout")
+    __slots__ = ("_learned", "_inline", "same_layout")
 
-    def __init__(self, head: tuple, inline: memoryview, same_layout: bool):
-        self._head, self._inline, self.same_layout = head, inline, same_layout
+    def __init__(self, learned: tuple, inline: memoryview, same_layout: bool):
+        self._learned, self._inline, self.same_layout = learned, inline, same_layout
 
     @property
     def confirm(self) -> bool:
         """Whether some rank asked for a trailing ``confirm``."""
-        return bool(self._head[3])
+        return bool(self._learned[0])
 
     @property
     def value(self) -> int:
         """The largest ``value`` any rank gave."""
-        return self._head[6]
+        return self._learned[1]
 
     @property
     def blob_len(self) -> int:
         """The length of the root's blob."""
-        return self._head[7]
+        return self._learned[2]
 
     @property
     def nbufs(self) -> int:
         """The number of the root's out-of-band buffers."""
-        return self._head[8]
+        return self._learned[3]
 
     @property
     def inline(self) -> memoryview:
         """The part of the root's blob that travelled inside the agreement."""
-        return self._inline[: self._head[9]]
+        return self._inline[: self._learned[4]]
 
     def whole_inline(self) -> bool:
         """Whether the root's whole blob travelled inside the agreement."""
-        return self._head[9] == self._head[7]
+        return self._learned[4] == self._learned[2]
 
 
 def call_site() -> str:
@@ -145,7 +148,10 @@ class _CommState:
         self.mine = np.zeros(WORDS, dtype=np.uint64)
         self.reduced = np.zeros(WORDS, dtype=np.uint64)
         self.mine_bytes = memoryview(self.mine).cast("B")
-        self.inline = memoryview(self.reduced).cast("B")[_HEAD.size :]
+        reduced_bytes = memoryview(self.reduced).cast("B")
+        self.inline = reduced_bytes[_HEAD.size :]
+        self.checked_mine = self.mine_bytes[: _CHECKED.size]
+        self.checked_reduced = reduced_bytes[: _CHECKED.size]
         self.dirty = 0  # inline bytes of this rank's own last contribution, to clear
         # A communicator exists: MPI has started.
         self.request = _agreement_request(comm, self.mine, self.reduced, runtime.start().MPI)
@@ -240,8 +246,8 @@ def agree(
         if blob_len <= INLINE_CAPACITY:
             inline_len = blob_len
     _HEAD.pack_into(
-        mine, 0, fp, fp ^ _ALL, error is not None, confirm, layout_digest,
-        layout_digest ^ _ALL, value, blob_len, nbufs_sent, inline_len,
+        mine, 0, fp, fp ^ _ALL, error is not None, layout_digest, layout_digest ^ _ALL,
+        confirm, value, blob_len, nbufs_sent, inline_len,
     )  # fmt: skip
     if state.dirty > inline_len:  # every rank but the root contributes zeros there
         mine[_HEAD.size + inline_len : _HEAD.size + state.dirty] = bytes(state.dirty - inline_len)
@@ -265,14 +271,19 @@ def agree(
     finally:
         state.waiting_in = None
     state.pending = False
-    head = _HEAD.unpack_from(state.reduced)
-    mismatch = head[0] != head[1] ^ _ALL
-    misfit = head[4] != head[5] ^ _ALL
-    if mismatch or head[2] or (misfit and layout_must_match):
-        _raise_for_everyone(
-            comm, op, root, seq, error, error_class, mismatch, site, layout, layout_name
-        )
-    return Agreement(head, state.inline, not misfit)
+    same_layout = True
+    # max(x) == ~max(~x) exactly when every rank gave the same x; then the reduced checked
+    # words are this rank's own, which a byte comparison tells at a fraction of the cost.
+    if error is not None or state.checked_reduced != state.checked_mine:
+        fp, fp_not, failed, digest, digest_not = _CHECKED.unpack_from(state.reduced)
+        mismatch = fp != fp_not ^ _ALL
+        same_layout = digest == digest_not ^ _ALL
+        if mismatch or failed or (not same_layout and layout_must_match):
+            _raise_for_everyone(
+                comm, op, root, seq, error, error_class, mismatch, site, layout, layout_name
+            )
+    learned = _LEARNED.unpack_from(state.reduced, _CHECKED.size)
+    return Agreement(learned, state.inline, same_layout)
 
 
 def _refuse(comm: Any, op: str, state: _CommState) -> None:
