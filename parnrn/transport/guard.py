@@ -1,9 +1,9 @@
 """Rank-aware agreement for every parnrn collective, in constant space per rank.
 
-Each collective starts with one *agreement*: a non-blocking MAX ``Iallreduce`` of
-``WORDS`` unsigned 64-bit words, the same MPI operation whatever parnrn collective a rank
-is in, so its cost does not grow with the number of ranks beyond the reduction's own
-O(log P) steps. Each rank contributes:
+Each collective starts with one *agreement*: a non-blocking MAX reduction of ``WORDS``
+unsigned 64-bit words, the same MPI operation whatever parnrn collective a rank is in,
+so its cost does not grow with the number of ranks beyond the reduction's own O(log P)
+steps. Each rank contributes:
 
 - the call fingerprint (operation, root, per-communicator sequence number) and its
   bitwise complement: the ranks agree when ``max(fp) == ~max(~fp)``, that is when every
