@@ -11,23 +11,30 @@ array's dtype and shape that a receiver needs first.
 "parnrn in place" is ``broadcast_into`` of an array every rank preallocated.
 nrn-patch is timed once per payload, and skipped after a payload exceeds its cut-off.
 
-Where the time goes (2 ranks, this machine, measured piece by piece, 2026-11-25):
+Where the time goes (2 ranks, this shared VM, measured piece by piece, 2026-12-04; the
+VM's speed drifts by up to 2x within an hour, so compare ratios from one run):
 
-- small dict, 5.9-6.2 us against comm.bcast's 3.5-3.8 us: the agreement's polled
-  Iallreduce of 256 bytes costs 2.2 us by itself (comm.bcast's own message about as
-  much); the rest is Python: the agreement's packing, fingerprint, wait loop and decoding
-  about 1.5 us, dumps on the root 1.2 us (the pickler that checks for builtin data;
-  pickle.dumps alone is 0.4 us), loads on the receiver 0.6 us, the call itself 0.5 us.
+- the agreement is a persistent ``Allreduce_init`` request made once per communicator and
+  started per call: 0.9-1.4 us of MPI for 256 bytes, where posting a new ``Iallreduce``
+  cost 2.1 us (measured in the same run). That alone took the small dict from 7.2 to 4.5
+  us (1.59 -> 1.27 x comm.bcast) and barrier from 4.9 to 2.7 us in the VM's fast phase.
+- around it, the agreement's Python: ~1.5 us before the start (state, fingerprint,
+  packing the words and the inline payload), ~1.0 us after it (the checked words are
+  compared as bytes with this rank's own, the learned words unpacked, the Agreement
+  built), the call itself ~0.5 us (slow phase; about half that in the fast one).
+- small dict, slow phase: 8.2 us against comm.bcast's 4.9 us. On top of the agreement
+  (4.7 us with the dict inline), dumps on the root 1.0 us (the pickler that checks for
+  builtin data; pickle.dumps alone is 0.5 us) and loads on the receiver 0.75 us.
 - bare arrays travel as a dtype/shape descriptor inside the agreement and their data in
-  one Bcast straight into the receiver's new array (no pickle, no second agreement; a
-  layout seen before skips dumps on the root and the descriptor's parsing on receivers).
-  1 KB array, 7.3 us against 5.1 us for comm.bcast of the layout plus a fresh-buffer
-  Bcast: the same two MPI operations (the agreement's Iallreduce is ~0.5 us slower than a
-  small bcast), plus the agreement's own Python ~1.5 us and the array's blob, byte views
-  and np.empty ~0.5 us. From 10 KB the data dominate: 1.14 x at 10 KB, 1.05 x at 1 MB,
-  0.99 x at 100 MB.
-- Closing the small-call gap (small dict 1.7 x, 8 B and 1 KB arrays 1.2-1.4 x) means the
-  agreement and the array path in compiled code: the MPI calls are already the raw ones.
+  one ``Bcast([array, BYTE])`` straight into the receiver's new array (no byte view, no
+  pickle, no second agreement; a layout seen before skips dumps on the root and, compared
+  with the last one, the descriptor's lookup on receivers). 1 KB array, slow phase: 9.3
+  us against 6.3 us for comm.bcast of the layout plus a fresh-buffer Bcast: the agreement
+  (~4.5 us) and the Bcast (1.8 us), plus the array's blob 0.3 us, np.empty 0.25 us and
+  the layout checks. From 10 KB the data dominate (1.0-1.1 x).
+- what is left is the Python of the call and of the agreement (~3 us a call in the slow
+  phase): halving it needs the agreement's packing, checking and waiting in compiled
+  code; the MPI calls are already the cheapest ones mpi4py offers.
 """
 
 from __future__ import annotations

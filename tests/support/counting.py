@@ -32,6 +32,11 @@ Calls whose bytes cannot be known when they are made (``irecv``'s object, the pe
 every other attribute is the real communicator's: ``Get_rank``, ``Get_size``, ``handle``
 (parnrn keys per-communicator state by it, so the wrapper shares it with the real
 communicator), ``Create_group`` and so on.
+
+parnrn's agreement is one persistent ``Allreduce_init`` request per communicator, made at
+its first agreement and started by every later one (``parnrn.transport.guard``), so no
+communicator method is called per agreement: the newest wrapper of a communicator puts a
+proxy in place of that request, which counts each start as an ``Allreduce`` of its buffers.
 """
 
 from __future__ import annotations
@@ -163,6 +168,21 @@ class CountingComm:
         self._rank = comm.Get_rank()
         self._size = comm.Get_size()
         self.reset()
+        self._count_agreements()
+
+    def _count_agreements(self) -> None:
+        """Count parnrn's agreements on this communicator from now on (the module's
+        docstring says why). Collective: it may make the communicator's request."""
+        from parnrn.transport import guard
+
+        state = guard._states.get(self._comm.handle) or guard._new_state(self._comm)
+        request = getattr(state.request, "counted", state.request)
+        nbytes = state.mine.nbytes
+
+        def record() -> None:
+            self._record("Allreduce", nbytes, nbytes)
+
+        state.request = _CountedStarts(request, record)
 
     def reset(self) -> None:
         self.calls: Counter[str] = Counter()
@@ -323,3 +343,17 @@ class CountingComm:
             return result
 
         return call
+
+
+class _CountedStarts:
+    """A persistent request that calls ``record()`` at each ``Start``."""
+
+    def __init__(self, request: Any, record: Callable[[], None]):
+        self.counted, self._record = request, record
+
+    def Start(self) -> None:  # noqa: N802 (the name of mpi4py's method)
+        self._record()
+        self.counted.Start()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.counted, name)
