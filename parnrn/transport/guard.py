@@ -38,6 +38,7 @@ are in step again.
 
 from __future__ import annotations
 
+import math
 import os
 import struct
 import sys
@@ -298,6 +299,10 @@ def complete(comm: Any, request: Any, op: str, root: int = -1) -> None:
     configured timeout, which names the ranks that never arrived. ``request`` is an MPI
     request or anything with a ``Test()`` that says whether it is done.
 
+    It spins (yielding the CPU) without ever sleeping, as MPI's blocking calls do: MPI moves
+    a large message only while it is tested, and sleeps between tests made a 160 MB
+    ``Alltoallv`` 25 times slower.
+
     Example::
 
         complete(comm, comm.Ibcast(buffer, root), "broadcast", root)
@@ -305,7 +310,8 @@ def complete(comm: Any, request: Any, op: str, root: int = -1) -> None:
     for _ in _QUICK_TESTS:
         if request.Test():
             return
-    _wait_or_time_out(comm, request, f"{op} (data)", root, _states[comm.handle].seq)
+    seq = _states[comm.handle].seq
+    _wait_or_time_out(comm, request, f"{op} (data)", root, seq, spin=math.inf)
 
 
 def _refuse(comm: Any, op: str, state: _CommState) -> None:
@@ -389,15 +395,17 @@ def _raise_for_everyone(
     raise error_class(f"{tag} {message}", failures) from error
 
 
-def _wait_or_time_out(comm: Any, request: Any, op: str, root: int, seq: int) -> None:
+def _wait_or_time_out(
+    comm: Any, request: Any, op: str, root: int, seq: int, spin: float = _SPIN_SECONDS
+) -> None:
     """Complete ``request``, raising ``CollectiveTimeoutError`` after ``settings.timeout``.
 
-    Polls without sleeping for ``_SPIN_SECONDS``, then sleeps between tests (backing off
+    Polls without sleeping for ``spin`` seconds, then sleeps between tests (backing off
     to 5 ms), so that a rank that waits long costs little CPU; Python handles signals
     (Ctrl-C) throughout.
     """
     now = time.monotonic()
-    spin_end = now + _SPIN_SECONDS
+    spin_end = now + spin
     deadline = None if settings.timeout is None else now + settings.timeout
     started = time.time()
     pause = 0.0
