@@ -311,7 +311,13 @@ def complete(comm: Any, request: Any, op: str, root: int = -1) -> None:
         if request.Test():
             return
     seq = _states[comm.handle].seq
-    _wait_or_time_out(comm, request, f"{op} (data)", root, seq, spin=math.inf)
+    try:
+        _wait_or_time_out(comm, request, f"{op} (data)", root, seq, spin=math.inf)
+    except BaseException:
+        # Abandoned, it stays posted and owns its buffers (mpi4py keeps them): a late rank
+        # that arrives completes it. An abandoned agreement is its state's ``pending``.
+        _unfinished_requests.append(request)
+        raise
 
 
 def _refuse(comm: Any, op: str, state: _CommState) -> None:
@@ -419,9 +425,6 @@ def _wait_or_time_out(
         if now > spin_end and not pause:
             pause = 5e-5
         if deadline is not None and now > deadline:
-            # The request stays posted, owning its buffers (mpi4py keeps them): a late
-            # rank that arrives completes it (an agreement's is also ``state.pending``).
-            _unfinished_requests.append(request)
             _raise_timeout(comm, op, root, seq, started)
 
 
@@ -434,7 +437,7 @@ def _raise_timeout(comm: Any, op: str, root: int, seq: int, started: float) -> N
     MPI = runtime.start().MPI
     rank, size = comm.Get_rank(), comm.Get_size()
     site = call_site()
-    notice = (seq, op, root, site, time.time())
+    notice = (op, root, site, time.time())
     # Kept alive for good: the missing ranks may never receive them.
     _unfinished_requests.extend(
         comm.isend(notice, dest, _TIMEOUT_TAG) for dest in range(size) if dest != rank
@@ -444,7 +447,7 @@ def _raise_timeout(comm: Any, op: str, root: int, seq: int, started: float) -> N
     status = MPI.Status()
     while time.monotonic() < grace_end and len(waiting) < size:
         if comm.iprobe(MPI.ANY_SOURCE, _TIMEOUT_TAG, status):
-            _, *where_they_wait, sent_at = comm.recv(source=status.Get_source(), tag=_TIMEOUT_TAG)
+            *where_they_wait, sent_at = comm.recv(source=status.Get_source(), tag=_TIMEOUT_TAG)
             if sent_at >= started - _CLOCK_SLACK:  # not left over from an earlier timeout
                 waiting[status.Get_source()] = tuple(where_they_wait)
         else:
