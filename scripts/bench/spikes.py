@@ -14,15 +14,20 @@ spike_record leaves them. Methods, all gathering to rank 0:
 Prints seconds per gather and the ratio to Gatherv. Slow methods run once past a cut-off.
 
 Targets: ``gather_spikes`` at most 1.3x Gatherv (met from 1e6 per rank), and issue 12's
-``gather_spikes + sort`` at most 2.5x Gatherv at 1e7 per rank: not met in pure numpy (about
-12x here). At 1e7 per rank the gather is ~55 ms and the root's stable sort of 2e7
-(time, gid) pairs ~310 ms, against a budget of ~77 ms for both. Measured alternatives (all
-pure numpy, 2026-12-04): a stable argsort of the times' uint64 bits plus two takes and a
-tie pass, ~315 ms; np.searchsorted merges, ~360 ms per 1e7; a sample sort across the ranks
-(splitters, Alltoallv, each rank merging one time range, the root gathering sorted parts),
-~326 ms, but it moves the cost into every gather, ten times slower at 1e4 per rank. Every
-comparison-based merge in numpy costs about 9 ns a spike; a compiled two-way merge (1-2 ns
-a spike, writing into the gathered arrays) would close it.
+``gather_spikes + sort`` at most 2.5x Gatherv at 1e7 per rank: out of reach on this
+machine, in numpy or compiled (about 10x here). The budget at 1e7 per rank is ~118 ms
+(2.5 x 47 ms). The gather alone takes ~70 ms, as a Gatherv into new arrays does: the
+kernel zero-fills the 320 MB of fresh result pages. That leaves ~46 ms, 2.3 ns a spike,
+to order 2e7 (time, gid) pairs. Measured on the root, 2026-12-04, 2e7 spikes from two
+sorted runs: the stable sort of complex (time + 1j * gid) used here ~320 ms, numpy's
+fastest ordering of any kind (a stable sort of the times alone, no gids) ~205 ms, a
+stable argsort plus two takes ~320 ms, np.searchsorted merges ~360 ms per 1e7; compiled
+two-way merges writing int64 gids into preallocated output: numba, branching 131 ms,
+branch-free 118-134 ms (about 6 ns a spike); C, gcc -O3 branch-free, 214 ms; numba split
+in two by merge path over both cores, 148 ms. With the gather, the best is ~190 ms = 4x,
+and the cores a real job has are busy with its ranks. A sample sort across the
+ranks (splitters, Alltoallv, per-rank merges, sorted Gatherv) took ~326 ms and made every
+small gather ten times slower.
 """
 
 from __future__ import annotations
