@@ -262,7 +262,9 @@ class CollectiveMismatchError(ParallelError):
 class CollectiveTimeoutError(ParallelError):
     """A collective waited longer than the configured timeout.
 
-    ``missing`` lists the ranks that never arrived.
+    ``missing`` lists the ranks that never arrived. The rank that raises it gives up on
+    the communicator: its ranks are out of step, so every later collective on it raises
+    this error again at once, naming the call that timed out.
 
     Example::
 

@@ -32,7 +32,12 @@ import sys
 import time
 from typing import Any, NoReturn
 
-from ..errors import CollectiveMismatchError, ParallelError, error_record
+from ..errors import (
+    CollectiveMismatchError,
+    CollectiveTimeoutError,
+    ParallelError,
+    error_record,
+)
 from ..ranks import rank_tag
 from ..runtime import Runtime
 from ..transport import guard
@@ -284,6 +289,9 @@ def _agree_on_exit(how: str, stack: str) -> None:
 
     try:
         guard.agree(_runtime.data, "exit", site=how, wait=wait)
+    except CollectiveTimeoutError as exc:  # a caught timeout: this rank gave up on the ranks
+        reason = f"reached {how} out of step with the other ranks"
+        abort(reason, f"{stack}{_untagged(str(exc))}", 1, exc)
     except ParallelError as exc:
         reason = f"reached {how} while other ranks had not (they would wait for it forever)"
         abort(reason, f"{stack}{_untagged(str(exc))}", 1, exc)

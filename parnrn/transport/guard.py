@@ -31,9 +31,13 @@ so Python handles signals while a rank waits. The data phases after the agreemen
 same way (``complete``), so every step of a collective is bounded by the timeout. With a
 timeout configured, on expiry the waiting ranks tell each other where they are on the
 guarded communicator itself and raise ``CollectiveTimeoutError`` naming the ranks that never
-arrived. The abandoned request stays posted: a late rank that arrives completes it (the
-next agreement on the communicator waits for an abandoned agreement first), and the ranks
-are in step again.
+arrived. A rank that timed out gives up on the communicator for good: every later
+collective on it raises at once (``_refuse``), because the ranks are out of step and their
+calls can no longer be matched one for one; a late rank's stale message or agreement would
+otherwise complete a different call and return a wrong value. The abandoned requests stay
+posted, owning their buffers, for the late ranks to complete; a late rank's own next wait
+names the ranks that gave up. (A wait ended by Ctrl-C instead leaves the agreement
+pending: the next agreement on the communicator completes it first.)
 """
 
 from __future__ import annotations
@@ -160,6 +164,8 @@ class _CommState:
         self.checked_mine = self.mine_bytes[: _CHECKED.size]
         self.checked_reduced = reduced_bytes[: _CHECKED.size]
         self.dirty = 0  # inline bytes of this rank's own last contribution, to clear
+        # Set when this rank timed out on the communicator: (what timed out, missing ranks).
+        self.gave_up: tuple[str, list[int]] | None = None
         # A communicator exists: MPI has started.
         self.request = _agreement_request(comm, self.mine, self.reduced, runtime.start().MPI)
 
@@ -234,7 +240,7 @@ def agree(
     """
     # The hot path of every collective: plain attribute and dict lookups, no helpers.
     state = _states.get(comm.handle) or _new_state(comm)
-    if state.waiting_in is not None or busy_with() is not None:
+    if state.waiting_in is not None or state.gave_up is not None or busy_with() is not None:
         _refuse(comm, op, state)
     state.seq = seq = state.seq + 1
     request = state.request
@@ -321,9 +327,20 @@ def complete(comm: Any, request: Any, op: str, root: int = -1) -> None:
 
 
 def _refuse(comm: Any, op: str, state: _CommState) -> None:
-    """Raise for a collective that must not start: this rank is already inside one on
-    ``comm`` (another thread), or pickling data for one (a ``__reduce__`` calling it)."""
+    """Raise for a collective that must not start: this rank gave up on ``comm`` after a
+    timeout, is already inside a collective on it (another thread), or is pickling data
+    for one (a ``__reduce__`` calling it)."""
     tag = rank_tag(comm.Get_rank(), comm.Get_size())
+    if state.gave_up is not None:
+        timed_out, missing = state.gave_up
+        raise CollectiveTimeoutError(
+            f"{tag} {op} refused: this rank gave up on this communicator when {timed_out} "
+            f"timed out (rank(s) {', '.join(map(str, missing)) or 'none'} never arrived). "
+            f"Its ranks are out of step, so no later collective on it can be matched call "
+            f"for call; end the job (an uncaught exception does) or go on with another "
+            f"communicator",
+            missing,
+        )
     if busy_with() is not None:
         raise ParallelError(
             f"{tag} {op} called while this rank is {busy_with()} data for another "
@@ -429,10 +446,12 @@ def _wait_or_time_out(
 
 
 def _raise_timeout(comm: Any, op: str, root: int, seq: int, started: float) -> None:
-    """Tell the other ranks of ``comm`` where this rank waits; whoever stays silent for a
-    grace period never arrived. A rank counts as present when it too timed out while this
-    one waited, wherever it waits: a rank already in the next collective is not missing.
-    The notices travel on ``comm`` itself, so the ranks are numbered as the caller numbers
+    """Tell the other ranks of ``comm`` where this rank waits, give up on ``comm`` and
+    raise. Whoever stays silent for a grace period never arrived. A rank counts as present
+    when it too timed out while this one waited, wherever it waits: a rank already in the
+    next collective is not missing. A notice sent before this wait began is from a rank
+    that gave up on ``comm`` earlier: it will never arrive, and the message says so. The
+    notices travel on ``comm`` itself, so the ranks are numbered as the caller numbers
     them, on any communicator."""
     MPI = runtime.start().MPI
     rank, size = comm.Get_rank(), comm.Get_size()
@@ -443,23 +462,29 @@ def _raise_timeout(comm: Any, op: str, root: int, seq: int, started: float) -> N
         comm.isend(notice, dest, _TIMEOUT_TAG) for dest in range(size) if dest != rank
     )
     waiting = {rank: (op, root, site)}
+    gave_up: dict[int, tuple[str, int, str]] = {}
     grace_end = time.monotonic() + min(2.0, max(0.5, settings.timeout))
     status = MPI.Status()
-    while time.monotonic() < grace_end and len(waiting) < size:
+    while time.monotonic() < grace_end and len(waiting) + len(gave_up) < size:
         if comm.iprobe(MPI.ANY_SOURCE, _TIMEOUT_TAG, status):
             *where_they_wait, sent_at = comm.recv(source=status.Get_source(), tag=_TIMEOUT_TAG)
-            if sent_at >= started - _CLOCK_SLACK:  # not left over from an earlier timeout
-                waiting[status.Get_source()] = tuple(where_they_wait)
+            heard = waiting if sent_at >= started - _CLOCK_SLACK else gave_up
+            heard[status.Get_source()] = tuple(where_they_wait)
         else:
             time.sleep(0.005)
     missing = sorted(set(range(size)) - set(waiting))
     where = "; ".join(
         f"rank {r} waits in {o}(root={rt}) at {at}" for r, (o, rt, at) in sorted(waiting.items())
     )
+    where += "".join(
+        f"; rank {r} gave up on this communicator earlier, when {o}(root={rt}) timed out at {at}"
+        for r, (o, rt, at) in sorted(gave_up.items())
+    )
+    _states[comm.handle].gave_up = (f"{op} #{seq}", missing)
     raise CollectiveTimeoutError(
         f"{rank_tag(rank, size)} {op} #{seq} timed out after {settings.timeout:g} s: "
         f"rank(s) {', '.join(map(str, missing)) or 'none'} never arrived; {where}. This "
-        f"communicator stays out of step until they arrive: later calls on it wait for "
-        f"them too",
+        f"rank gives up on this communicator: its ranks are out of step, and every later "
+        f"collective on it raises at once",
         missing,
     )

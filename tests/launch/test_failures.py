@@ -165,6 +165,23 @@ ROWS = {
          r"parnrn: rank \d+ failed: unhandled CollectiveTimeoutError"],
         runner="python",
     ),
+    "a caught timeout, then the same communicator": Row(
+        "transport_errors.py", "timeout_caught", 1,
+        [r"parnrn: rank \d+ failed: unhandled CollectiveTimeoutError"],
+        every_rank=[r"rank {r} caught the timeout and goes on",
+                    r"rank {r} caught CollectiveTimeoutError: \[rank {r}/{n}\] broadcast "
+                    r"refused: this rank gave up on this communicator when broadcast #\d+ "
+                    r"timed out \(rank\(s\) {bad} never arrived\)"],
+        runner="python", silent=True,
+    ),
+    "a caught timeout, then the end of the program": Row(
+        "transport_errors.py", "timeout_caught_end", 1,
+        [r"parnrn: rank \d+ failed: reached the end of the program .*out of step with the "
+         r"other ranks", r"exit refused: this rank gave up on this communicator when "
+         r"broadcast #\d+ timed out \(rank\(s\) {bad} never arrived\)"],
+        every_rank=[r"rank {r} caught the timeout and goes on"],
+        runner="python", silent=True,
+    ),
     "a rank slow in its part of an allreduce (timeout)": Row(
         "transport_errors.py", "slow_allreduce", 1,
         [r"parnrn: rank \d+ failed: unhandled CollectiveTimeoutError"],

@@ -287,18 +287,31 @@ def test_mismatched_roots_raise_on_every_rank():
         transport.broadcast("x", root=0 if rank == 0 else 1)
 
 
-def test_timeout_names_the_rank_that_never_arrived():
+def test_timeout_names_the_rank_that_never_arrived_and_gives_up_on_the_communicator():
+    """The ranks that time out name the late rank, then refuse every later call on that
+    communicator; the late rank's own next wait names them as having given up. On a
+    communicator of its own: the ranks are out of step on it afterwards."""
+    comm = runtime.MPI.COMM_WORLD.Dup()
     configure(timeout=0.5)
     try:
         if rank == last:
             time.sleep(2.0)
-            transport.barrier()  # completes the exchange the others gave up on
+            transport.barrier(comm)  # completes the agreement the others gave up on
+            with pytest.raises(CollectiveTimeoutError) as info:
+                transport.barrier(comm)
+            assert info.value.missing == list(range(last))
+            assert "rank 0 gave up on this communicator earlier, when barrier(root=-1)" in str(
+                info.value
+            )
         else:
             with pytest.raises(CollectiveTimeoutError) as info:
-                transport.barrier()
+                transport.barrier(comm)
             assert info.value.missing == [last]
             assert f"rank(s) {last} never arrived" in str(info.value)
             assert "rank 0 waits in barrier(root=-1) at test_transport.py:" in str(info.value)
+            assert "gives up on this communicator" in str(info.value)
+            with pytest.raises(CollectiveTimeoutError, match=r"allgather refused: .* barrier #1"):
+                transport.allgather(rank, comm)
     finally:
         configure(timeout=None)
     assert transport.allgather(rank) == list(range(size))
@@ -327,6 +340,29 @@ def test_timeout_bounds_the_data_phase_and_counts_ranks_waiting_further_on():
         if rank == 0:
             assert "allreduce (data) #1 timed out after 0.5 s" in str(info.value)
             assert "out of step" in str(info.value)
+    finally:
+        configure(timeout=None)
+    assert transport.allgather(rank) == list(range(size))
+
+
+def test_a_late_rank_never_takes_a_later_call_for_the_one_it_was_late_for():
+    """The last rank is late in an allreduce; the others time out and go on to a broadcast
+    that matches, call for call, the broadcast of the result the late rank waits in.
+    The broadcast is refused, and the late rank raises instead of returning the decoy."""
+    comm = runtime.MPI.COMM_WORLD.Dup()
+    configure(timeout=0.5)
+    try:
+        if rank == last:
+            with pytest.raises(CollectiveTimeoutError) as info:
+                transport.allreduce(SlowToPickleOnTheLastRank(), lambda a, b: a + b, comm)
+            assert "broadcast #2 timed out after 0.5 s" in str(info.value)
+            assert "rank 0 gave up on this communicator earlier" in str(info.value)
+            assert info.value.missing == list(range(last))
+        else:
+            with pytest.raises(CollectiveTimeoutError):
+                transport.allreduce(SlowToPickleOnTheLastRank(), lambda a, b: a + b, comm)
+            with pytest.raises(CollectiveTimeoutError, match=r"broadcast refused: this rank"):
+                transport.broadcast("decoy", 0, comm)
     finally:
         configure(timeout=None)
     assert transport.allgather(rank) == list(range(size))

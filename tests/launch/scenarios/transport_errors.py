@@ -49,7 +49,8 @@ def combine_slowly(mine, theirs):
     return mine
 
 
-SLEEPERS = ("never_arrives", "slow_load", "slow_allreduce")  # a rank is still asleep
+# A rank is still asleep in these.
+SLEEPERS = ("never_arrives", "slow_load", "slow_allreduce", "timeout_caught", "timeout_caught_end")
 rt, mode, bad = setup()
 if mode in SLEEPERS:
     parnrn.configure(timeout=1.0)
@@ -73,6 +74,16 @@ try:
             time.sleep(60)
         failing_now(delay=1.0)
         broadcast("payload")
+    elif mode in ("timeout_caught", "timeout_caught_end"):  # then the same communicator
+        if rt.rank == bad:
+            time.sleep(60)
+        failing_now(delay=1.0)
+        try:
+            broadcast("payload")
+        except parnrn.CollectiveTimeoutError:
+            print(f"rank {rt.rank} caught the timeout and goes on", flush=True)
+        if mode == "timeout_caught":
+            broadcast("again")
     elif mode == "collective_in_reduce":
         if rt.rank == bad:
             failing_now()
