@@ -31,13 +31,12 @@ so Python handles signals while a rank waits. The data phases after the agreemen
 same way (``complete``), so every step of a collective is bounded by the timeout. With a
 timeout configured, on expiry the waiting ranks tell each other where they are on the
 guarded communicator itself and raise ``CollectiveTimeoutError`` naming the ranks that never
-arrived. A rank that timed out gives up on the communicator for good: every later
-collective on it raises at once (``_refuse``), because the ranks are out of step and their
-calls can no longer be matched one for one; a late rank's stale message or agreement would
-otherwise complete a different call and return a wrong value. The abandoned requests stay
-posted, owning their buffers, for the late ranks to complete; a late rank's own next wait
-names the ranks that gave up. (A wait ended by Ctrl-C instead leaves the agreement
-pending: the next agreement on the communicator completes it first.)
+arrived. A rank whose wait ends without its request (a timeout, a caught Ctrl-C) gives up
+on the communicator for good: every later collective on it raises at once (``_refuse``),
+because the ranks are out of step and their calls can no longer be matched one for one; a
+late rank's stale message or agreement would otherwise complete a different call and
+return a wrong value. The abandoned requests stay posted, owning their buffers, for the
+late ranks to complete; a late rank's own next wait names the ranks that gave up.
 """
 
 from __future__ import annotations
@@ -152,9 +151,6 @@ class _CommState:
     def __init__(self, comm: Any) -> None:
         self.seq = 0
         self.waiting_in: str | None = None  # the agreement a thread of this rank waits in
-        # Set while the request may be active: a wait that ended without its completion (a
-        # timeout, Ctrl-C) leaves it set, and the next agreement completes it first.
-        self.pending = False
         # uint64 numpy buffers: mpi4py reads their MPI type from them, at no cost per call.
         self.mine = np.zeros(WORDS, dtype=np.uint64)
         self.reduced = np.zeros(WORDS, dtype=np.uint64)
@@ -164,7 +160,8 @@ class _CommState:
         self.checked_mine = self.mine_bytes[: _CHECKED.size]
         self.checked_reduced = reduced_bytes[: _CHECKED.size]
         self.dirty = 0  # inline bytes of this rank's own last contribution, to clear
-        # Set when this rank timed out on the communicator: (what timed out, missing ranks).
+        # Set when a wait of this rank on the communicator ended without its request (a
+        # timeout, Ctrl-C): (what happened, the ranks that never arrived).
         self.gave_up: tuple[str, list[int]] | None = None
         # A communicator exists: MPI has started.
         self.request = _agreement_request(comm, self.mine, self.reduced, runtime.start().MPI)
@@ -244,9 +241,6 @@ def agree(
         _refuse(comm, op, state)
     state.seq = seq = state.seq + 1
     request = state.request
-    if state.pending:  # a late rank completes an abandoned agreement first
-        _wait_or_time_out(comm, request, op, root, seq)
-        state.pending = False
     mine = state.mine_bytes
     fp = 0
     if settings.checks:
@@ -271,7 +265,6 @@ def agree(
     # a non-blocking one, and polling lets signals and the timeout act while waiting.
     request.Start()
     state.waiting_in = op
-    state.pending = True
     try:
         if wait is not None:
             wait(request)
@@ -281,9 +274,11 @@ def agree(
                     break
             else:
                 _wait_or_time_out(comm, request, op, root, seq)
+    except BaseException as exc:
+        _give_up(state, f"{op} #{seq}", exc)
+        raise
     finally:
         state.waiting_in = None
-    state.pending = False
     same_layout = True
     # max(x) == ~max(~x) exactly when every rank gave the same x; then the reduced checked
     # words are this rank's own, which a byte comparison tells at a fraction of the cost.
@@ -316,14 +311,27 @@ def complete(comm: Any, request: Any, op: str, root: int = -1) -> None:
     for _ in _QUICK_TESTS:
         if request.Test():
             return
-    seq = _states[comm.handle].seq
+    state = _states[comm.handle]
     try:
-        _wait_or_time_out(comm, request, f"{op} (data)", root, seq, spin=math.inf)
-    except BaseException:
+        _wait_or_time_out(comm, request, f"{op} (data)", root, state.seq, spin=math.inf)
+    except BaseException as exc:
         # Abandoned, it stays posted and owns its buffers (mpi4py keeps them): a late rank
-        # that arrives completes it. An abandoned agreement is its state's ``pending``.
+        # that arrives completes it.
         _unfinished_requests.append(request)
+        _give_up(state, f"{op} (data) #{state.seq}", exc)
         raise
+
+
+def _give_up(state: _CommState, call: str, exc: BaseException) -> None:
+    """This rank's wait in ``call`` ended with ``exc`` before its request completed: the
+    ranks are out of step on the communicator, and this rank refuses every later
+    collective on it."""
+    if isinstance(exc, CollectiveTimeoutError):
+        missing = exc.missing
+        how = f"timed out (rank(s) {', '.join(map(str, missing)) or 'none'} never arrived)"
+    else:
+        missing, how = [], f"was interrupted by {type(exc).__name__}"
+    state.gave_up = state.gave_up or (f"{call} {how}", missing)
 
 
 def _refuse(comm: Any, op: str, state: _CommState) -> None:
@@ -332,12 +340,11 @@ def _refuse(comm: Any, op: str, state: _CommState) -> None:
     for one (a ``__reduce__`` calling it)."""
     tag = rank_tag(comm.Get_rank(), comm.Get_size())
     if state.gave_up is not None:
-        timed_out, missing = state.gave_up
+        what, missing = state.gave_up
         raise CollectiveTimeoutError(
-            f"{tag} {op} refused: this rank gave up on this communicator when {timed_out} "
-            f"timed out (rank(s) {', '.join(map(str, missing)) or 'none'} never arrived). "
-            f"Its ranks are out of step, so no later collective on it can be matched call "
-            f"for call; end the job (an uncaught exception does) or go on with another "
+            f"{tag} {op} refused: this rank gave up on this communicator when {what}. Its "
+            f"ranks are out of step, so no later collective on it can be matched call for "
+            f"call; end the job (an uncaught exception does) or go on with another "
             f"communicator",
             missing,
         )
@@ -480,7 +487,6 @@ def _raise_timeout(comm: Any, op: str, root: int, seq: int, started: float) -> N
         f"; rank {r} gave up on this communicator earlier, when {o}(root={rt}) timed out at {at}"
         for r, (o, rt, at) in sorted(gave_up.items())
     )
-    _states[comm.handle].gave_up = (f"{op} #{seq}", missing)
     raise CollectiveTimeoutError(
         f"{rank_tag(rank, size)} {op} #{seq} timed out after {settings.timeout:g} s: "
         f"rank(s) {', '.join(map(str, missing)) or 'none'} never arrived; {where}. This "

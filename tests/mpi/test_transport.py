@@ -7,6 +7,7 @@ must hold for any size; its expected values are built from ``comm``. The tests w
 to load.
 """
 
+import _thread
 import os
 import threading
 import time
@@ -314,6 +315,24 @@ def test_timeout_names_the_rank_that_never_arrived_and_gives_up_on_the_communica
                 transport.allgather(rank, comm)
     finally:
         configure(timeout=None)
+    assert transport.allgather(rank) == list(range(size))
+
+
+def test_a_caught_ctrl_c_in_a_wait_gives_up_on_the_communicator():
+    """Ctrl-C while waiting for a late rank, caught: the ranks are out of step, and the
+    next call on the communicator says so at once instead of being matched with a call
+    the late rank makes for another."""
+    comm = runtime.MPI.COMM_WORLD.Dup()
+    if rank == last:
+        time.sleep(1.0)
+        transport.barrier(comm)  # completes the agreement the others gave up on
+    else:
+        threading.Timer(0.3, _thread.interrupt_main).start()
+        with pytest.raises(KeyboardInterrupt):
+            transport.barrier(comm)
+        message = r"broadcast refused: .* when barrier #1 was interrupted by KeyboardInterrupt"
+        with pytest.raises(CollectiveTimeoutError, match=message):
+            transport.broadcast("decoy", 0, comm)
     assert transport.allgather(rank) == list(range(size))
 
 
