@@ -33,7 +33,7 @@ if 0 in cells:  # one input to cell 0 starts the activity
     stim.number, stim.start = 1, 1
     kick = p.NetCon(stim, cells[0].syn, weight=0.05, delay=1)
 
-par.run(100, v_init=-65)
+par.parallel.run(100, v_init=-65)
 
 spikes = par.parallel.gather_spikes()
 if spikes is not None:
