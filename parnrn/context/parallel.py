@@ -123,14 +123,28 @@ class ParallelContext:
         else:
             first = int(self._pc.id_world()) - rank
             comm = self._subworld_comms.get((first, size))
-            if comm is None:
-                members = world.Get_group().Range_incl([(first, first + size - 1, 1)])
-                comm = self._subworld_comms[(first, size)] = world.Create_group(members, first)
-                members.Free()
-            self.comm = comm
+            self.comm = comm or self._new_subworld_comm(first, size)
         self._rank, self._size = rank, size
         self.network = Network()
         self._run_report: runreport.RunReport | None = None
+
+    def _new_subworld_comm(self, first: int, size: int) -> Any:
+        """A communicator for the subworld of world ranks ``first`` to ``first + size - 1``,
+        kept for it; collective over those ranks."""
+        world = self.world_comm
+        members = world.Get_group().Range_incl([(first, first + size - 1, 1)])
+        comm = self._subworld_comms[(first, size)] = world.Create_group(members, first)
+        members.Free()
+        return comm
+
+    def _renew_subworld_comm(self) -> None:
+        """Replace this subworld's communicator, which some of its ranks gave up on (a
+        collective of a ``map`` task timed out), by a new one; collective over the
+        subworld, where its ranks are in step again. The old one is never freed: its
+        abandoned requests still own their buffers, and a freed handle that MPI reused
+        would take the old one's given-up state."""
+        first = int(self._pc.id_world()) - self._rank
+        self.comm = self._new_subworld_comm(first, self._size)
 
     def subworlds(self, n: int) -> Any:
         """NEURON's ``subworlds(n)``: split the world into subworlds of ``n`` ranks. From

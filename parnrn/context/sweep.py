@@ -268,20 +268,31 @@ def _spread(
     counter = _Counter(MPI, comm)
     pc.subworlds(ranks_per_task)
     inner = pc.comm.Dup() if ranks_per_task > 1 else None
+    # The world's own communicator cannot be replaced: given up on, it stays so.
+    renewable = ranks_per_task < size
     leader = pc.rank == 0
     outbox = _Outbox(runner, comm, MPI, collector) if leader else None
     runner.begin()
     total = len(items)
+    renew = False
     while True:
         first = counter.next(chunksize) if leader else None
         if inner is not None:
-            first = inner.bcast(first, root=0)
+            first, renew = inner.bcast((first, renew), root=0)
+            if renew:
+                pc._renew_subworld_comm()
         if first >= total:
             break
         chunk = range(first, min(first + chunksize, total))
         outcomes = [runner.run(index) for index in chunk]
         if inner is not None:
-            outcomes = _combine(inner.gather(_failures_only(outcomes), root=0), outcomes)
+            # In step again here (on ``inner``): a subworld that some rank gave up on (a
+            # task's collective timed out) gets a new communicator before its next item.
+            report = (_failures_only(outcomes), renewable and bool(transport.gave_up(pc.comm)))
+            gathered = inner.gather(report, root=0)
+            if leader:
+                renew = any(gave_up for _, gave_up in gathered)
+                outcomes = _combine([failures for failures, _ in gathered], outcomes)
         if outbox is not None:
             outbox.put(outcomes)
     if outbox is not None:
@@ -512,11 +523,9 @@ def _failures_only(outcomes: list[Outcome]) -> list[Outcome]:
     return [outcome for outcome in outcomes if len(outcome) == 3]
 
 
-def _combine(gathered: list[list[Outcome]] | None, mine: list[Outcome]) -> list[Outcome]:
+def _combine(gathered: list[list[Outcome]], mine: list[Outcome]) -> list[Outcome]:
     """A subworld's outcomes on its leader: the leader's, unless some rank failed; then
     the first failure that is not only a report of another rank's (RemoteRankError)."""
-    if gathered is None:
-        return mine
     failures: dict[int, list[Outcome]] = {}
     for rank_failures in gathered:
         for outcome in rank_failures:

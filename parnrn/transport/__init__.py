@@ -22,6 +22,7 @@ from .collectives import (
     same_on_every_rank,
     scatter,
 )
+from .guard import gave_up
 from .reduce import allreduce, allreduce_into
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "default_comm",
     "gather",
     "gather_arrays",
+    "gave_up",
     "same_on_every_rank",
     "scatter",
 ]

@@ -732,6 +732,8 @@ class collective(ContextDecorator):
             return False
         if getattr(exc, "ended_block", False):  # an inner call already agreed for us
             return False
+        if exc is not None and guard.gave_up(comm):
+            return False  # its agreement would only be refused: the block's own error stands
         try:
             guard.agree(comm, guard.BLOCK_END, error=exc, error_class=RemoteRankError)
         except (RemoteRankError, CollectiveMismatchError) as remote:

@@ -334,6 +334,20 @@ def _give_up(state: _CommState, call: str, exc: BaseException) -> None:
     state.gave_up = state.gave_up or (f"{call} {how}", missing)
 
 
+def gave_up(comm: Any) -> str | None:
+    """Why this rank gave up on ``comm`` (``"barrier #3 timed out (rank(s) 1 never
+    arrived)"``: a timeout or Ctrl-C in a wait), or None if it has not. Once it has, every
+    collective on ``comm`` is refused.
+
+    Example::
+
+        if gave_up(comm):
+            comm = fresh_communicator()   # made where the ranks are in step again
+    """
+    state = _states.get(comm.handle)
+    return None if state is None or state.gave_up is None else state.gave_up[0]
+
+
 def _refuse(comm: Any, op: str, state: _CommState) -> None:
     """Raise for a collective that must not start: this rank gave up on ``comm`` after a
     timeout, is already inside a collective on it (another thread), or is pickling data

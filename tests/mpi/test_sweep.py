@@ -3,9 +3,12 @@ map, results everywhere, arguments checked the same on every rank."""
 
 from __future__ import annotations
 
+import re
+import time
+
 import pytest
 
-from parnrn import ParallelError, TaskError, p
+from parnrn import CollectiveTimeoutError, ParallelError, TaskError, configure, p
 
 pytestmark = pytest.mark.mpi(min_size=2)
 
@@ -63,3 +66,38 @@ def test_items_are_read_on_rank_0_only():
     items = range(4) if p.parallel.rank == 0 else None
     results = p.parallel.map(lambda x: x + 1, items)
     assert results == ([1, 2, 3, 4] if p.parallel.rank == 0 else None)
+
+
+def first_items_time_out(x):
+    """Items 0-3 (one per subworld of 2 at 8 ranks: none ends before they are all taken)
+    have the subworld's rank 1 arrive past the timeout; the others are ordinary tasks."""
+    pc = p.parallel
+    if x < 4 and pc.rank == 1:
+        time.sleep(1.5)
+    pc.barrier()
+    time.sleep(0.05)
+    return pc.allgather(x)
+
+
+@pytest.mark.mpi(min_size=8)
+def test_a_subworld_that_timed_out_gets_a_new_communicator_for_its_next_items():
+    """A task whose collective timed out leaves its subworld's communicator out of step;
+    the subworld's later items (and later maps) run on a new one instead of failing."""
+    if p.parallel.size % 2:
+        pytest.skip("needs subworlds of 2 ranks")
+    configure(timeout=0.5)
+    try:
+        results = p.parallel.map(
+            first_items_time_out, range(12), ranks_per_task=2, return_exceptions=True
+        )
+    finally:
+        configure(timeout=None)
+    if p.parallel.rank == 0:
+        assert all(isinstance(r, CollectiveTimeoutError) for r in results[:4]), results[:4]
+        message = str(results[0])
+        assert re.search(r"\[rank 0/2\] barrier #\d+ timed out after 0.5 s", message), message
+        assert "rank(s) 1 never arrived" in message, message
+        assert results[4:] == [[x, x] for x in range(4, 12)]
+    again = p.parallel.map(lambda x: p.parallel.allgather(x), range(8), ranks_per_task=2)
+    if p.parallel.rank == 0:
+        assert again == [[x, x] for x in range(8)]

@@ -313,8 +313,33 @@ def test_timeout_names_the_rank_that_never_arrived_and_gives_up_on_the_communica
             assert "gives up on this communicator" in str(info.value)
             with pytest.raises(CollectiveTimeoutError, match=r"allgather refused: .* barrier #1"):
                 transport.allgather(rank, comm)
+            assert transport.gave_up(comm) == f"barrier #1 timed out (rank(s) {last} never arrived)"
     finally:
         configure(timeout=None)
+    assert transport.gave_up(transport.default_comm()) is None
+    assert transport.allgather(rank) == list(range(size))
+
+
+def test_a_timeout_inside_a_collective_block_leaves_it_as_itself():
+    """A collective that times out inside ``collective()``: the block's end cannot agree
+    on a communicator given up on, so the timeout itself leaves the block, not a refusal;
+    the late rank's own block end times out naming the ranks that gave up."""
+    comm = runtime.MPI.COMM_WORLD.Dup()
+    configure(timeout=0.5)
+    try:
+        with pytest.raises(CollectiveTimeoutError) as info:
+            with transport.collective(comm):
+                if rank == last:
+                    time.sleep(1.5)
+                transport.barrier(comm)
+    finally:
+        configure(timeout=None)
+    if rank == last:
+        assert "collective #" in str(info.value), info.value  # the block's end
+        assert "rank 0 gave up on this communicator earlier" in str(info.value), info.value
+    else:
+        assert "barrier #1 timed out after 0.5 s" in str(info.value)
+        assert f"rank(s) {last} never arrived" in str(info.value)
     assert transport.allgather(rank) == list(range(size))
 
 
