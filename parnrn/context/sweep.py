@@ -34,6 +34,7 @@ import numpy as np
 from .. import transport
 from ..errors import (
     BroadcastError,
+    CollectiveTimeoutError,
     ParallelError,
     TaskError,
     TaskFailure,
@@ -278,7 +279,8 @@ def _spread(
     while True:
         first = counter.next(chunksize) if leader else None
         if inner is not None:
-            first, renew = inner.bcast((first, renew), root=0)
+            with _waiting_in_subworld(inner, "its next chunk of items"):
+                first, renew = transport.broadcast((first, renew), 0, inner)
             if renew:
                 pc._renew_subworld_comm()
         if first >= total:
@@ -289,7 +291,8 @@ def _spread(
             # In step again here (on ``inner``): a subworld that some rank gave up on (a
             # task's collective timed out) gets a new communicator before its next item.
             report = (_failures_only(outcomes), renewable and bool(transport.gave_up(pc.comm)))
-            gathered = inner.gather(report, root=0)
+            with _waiting_in_subworld(inner, _items_text(chunk)):
+                gathered = transport.gather(report, 0, inner)
             if leader:
                 renew = any(gave_up for _, gave_up in gathered)
                 outcomes = _combine([failures for failures, _ in gathered], outcomes)
@@ -301,6 +304,29 @@ def _spread(
         inner.Free()
     counter.free()
     pc.subworlds(size)  # the world whole again, as before map
+
+
+def _items_text(chunk: range) -> str:
+    return f"item {chunk.start}" if len(chunk) == 1 else f"items {chunk.start}-{chunk[-1]}"
+
+
+@contextmanager
+def _waiting_in_subworld(inner: Any, what: str) -> Iterator[None]:
+    """Where the ranks of a subworld meet between items, guarded as any parnrn collective:
+    with a timeout configured, a rank of the subworld stuck in ``what`` ends ``map`` on the
+    others, naming it by world rank, instead of leaving them waiting forever. No rank of
+    the subworld can go on without it, and the world's end of ``map`` waits for them all."""
+    try:
+        yield
+    except CollectiveTimeoutError as exc:
+        first = start().rank - inner.Get_rank()  # subworlds are blocks of world ranks
+        stuck = [first + r for r in exc.missing]
+        raise CollectiveTimeoutError(
+            f"{rank_tag()} map: world rank(s) {', '.join(map(str, stuck))} of this rank's "
+            f"subworld never ended {what}; no rank of the subworld can go on without them, "
+            f"so map cannot end: {exc}",
+            stuck,
+        ) from exc
 
 
 class _Outbox:

@@ -125,3 +125,15 @@ def test_sections_left_by_tasks_are_deleted_on_2_ranks():
     assert "sections seen [1, 1, 1, 1]" in lines_of(done.stdout, 0)
     assert all("sections after 0" in lines_of(done.stdout, rank) for rank in (0, 1))
     assert "left 1 section(s) alive" in done.stderr
+
+
+def test_a_rank_stuck_in_a_task_ends_the_job_past_the_collective_timeout():
+    """Its subworld's other rank times out in the task's barrier, then in map's own
+    meeting between items: the job ends naming the stuck world rank, never hangs."""
+    done = run_mpi(4, [SCENARIO, "stuck", "2"], 60)
+    assert done.returncode == 1, done.output
+    assert "map returned" not in done.stdout
+    assert re.search(
+        r"\[rank [02]/4\] map: world rank\(s\) [13] of this rank's subworld never ended item 0;",
+        done.stderr,
+    ), done.stderr

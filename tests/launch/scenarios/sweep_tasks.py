@@ -8,7 +8,8 @@ runs on the same ranks. ``exceptions``: the same with ``return_exceptions=True``
 ``p.parallel.broadcast``. ``run_error``: item 1's ``p.parallel.run`` raises (a NEURON
 callback fails). ``unpicklable_fn`` / ``unpicklable_items``: map is given a
 lock; every rank prints what it caught and that no task ran. ``leftover``: tasks keep
-their sections in a global.
+their sections in a global. ``stuck``: with a collective timeout of 1 s, item 0 never
+ends on its subworld's rank 1, which the subworld's other rank waits for.
 """
 
 import os
@@ -18,7 +19,7 @@ import time
 
 from neuron import h
 
-from parnrn import BroadcastError, TaskError, p
+from parnrn import BroadcastError, TaskError, configure, p
 
 mode, ranks_per_task = sys.argv[1], int(sys.argv[2])
 world_rank = int(h.ParallelContext().id_world())
@@ -118,3 +119,14 @@ elif mode == "leftover":
 
     say(f"sections seen {p.parallel.map(keep, range(4), ranks_per_task=ranks_per_task)}")
     say(f"sections after {sum(1 for _ in h.allsec())}")
+elif mode == "stuck":
+
+    def never_ends(item):
+        if item == 0 and p.parallel.rank == 1:
+            time.sleep(300)
+        p.parallel.barrier()
+        return item
+
+    configure(timeout=1.0)
+    p.parallel.map(never_ends, range(6), ranks_per_task=ranks_per_task, return_exceptions=True)
+    say("map returned")
