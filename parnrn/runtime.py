@@ -13,6 +13,13 @@ that one import makes an ordinary NEURON script parallel, with hoc errors as exc
 
 Without mpi4py, or started without ``mpiexec``, everything runs with one rank.
 Policies that need MPI (failfast) arm themselves through ``on_start``.
+
+A process forked from a rank (``multiprocessing``, ``pebble``: BluePyOpt runs every
+evaluation so) is not a rank, yet it shares the rank's MPI state, its shared-memory
+queues included: any MPI progress made in the child takes messages meant for its parent,
+which then waits for them forever. NEURON's hoc interpreter makes such progress by itself
+on rank 0 (it probes for bulletin-board messages every 300 instructions), so
+``neuron_context`` switches that polling off in every forked child.
 """
 
 from __future__ import annotations
@@ -200,8 +207,36 @@ def neuron_context() -> tuple[Any, Any]:
     nhost = int(pc.nhost_world())  # pc.nhost() is a subworld's after pc.subworlds(n)
     if nhost != runtime.size:
         raise MPIConfigError(mismatch_message(runtime, nhost))
+    if runtime.size > 1:
+        _no_bulletin_board_polling_in_forked_children()
     _neuron = (h, pc)
     return _neuron
+
+
+def _no_bulletin_board_polling_in_forked_children() -> None:
+    """Stop NEURON's bulletin-board polling in every process forked from this rank.
+
+    On the bulletin board's master (rank 0) the hoc interpreter calls ``MPI_Iprobe`` every
+    300 instructions (``bbs_poll_``, NEURON's src/oc/code.cpp). In a forked child that
+    probe moves the messages other ranks send to rank 0 out of the shared-memory queue
+    into the child, where they are lost: BluePyOpt's evaluations (forked, running hoc's
+    ``run()``) made ``p.parallel.map`` wait forever for results already sent. A negative
+    ``bbs_poll_`` never reaches the poll, as NEURON itself sets it before finalizing.
+    """
+    import ctypes  # here: only multi-rank runs need it, not every `import parnrn`
+
+    library = next((path for path in mapped_libraries() if "libnrniv" in path), None)
+    if library is None:
+        return
+    try:
+        countdown = ctypes.c_int.in_dll(ctypes.CDLL(library), "bbs_poll_")
+    except (OSError, ValueError):  # a NEURON without the symbol: nothing polls by it
+        return
+
+    def stop_polling() -> None:
+        countdown.value = -1
+
+    os.register_at_fork(after_in_child=stop_polling)
 
 
 def mismatch_message(runtime: Runtime, nhost: int) -> str:

@@ -192,11 +192,37 @@ class _PostedAgreement:
 
 
 _states: dict[int, _CommState] = {}
+_forked_from: int | None = None  # in a process forked from a rank: that rank's pid
+_parents_states: list[_CommState] = []  # kept: freeing their requests would call MPI
 
 
-def _new_state(comm: Any) -> _CommState:
+def _new_state(comm: Any, op: str) -> _CommState:
+    if _forked_from is not None:
+        _refuse_in_forked_child(comm, op)
     state = _states[comm.handle] = _CommState(comm)
     return state
+
+
+def _forget_communicators_in_child() -> None:
+    """In a forked child: every communicator is unknown, so that its first collective
+    reaches ``_new_state`` and is refused there, at no cost to a rank's calls."""
+    global _forked_from
+    _forked_from = os.getppid()
+    _parents_states.extend(_states.values())
+    _states.clear()
+
+
+os.register_at_fork(after_in_child=_forget_communicators_in_child)
+
+
+def _refuse_in_forked_child(comm: Any, op: str) -> None:
+    raise ParallelError(
+        f"{rank_tag(comm.Get_rank(), comm.Get_size())} {op} called in process {os.getpid()}, "
+        f"forked from this rank (process {_forked_from}): a forked child shares its rank's "
+        f"MPI state but is not a rank, and its MPI calls take the messages other ranks send "
+        f"to its parent. Make the call in the rank itself, and return what the child "
+        f"computed to it (as multiprocessing does)"
+    )
 
 
 _fingerprints: dict[tuple[str, Any], int] = {}
@@ -236,7 +262,7 @@ def agree(
     result lives in a buffer that the next agreement on ``comm`` reuses.
     """
     # The hot path of every collective: plain attribute and dict lookups, no helpers.
-    state = _states.get(comm.handle) or _new_state(comm)
+    state = _states.get(comm.handle) or _new_state(comm, op)
     if state.waiting_in is not None or state.gave_up is not None or busy_with() is not None:
         _refuse(comm, op, state)
     state.seq = seq = state.seq + 1
