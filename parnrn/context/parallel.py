@@ -635,6 +635,25 @@ class ParallelContext:
             progress,
         )
 
+    def allmap(self, fn: Any, items: Iterable[Any] | None, **options: Any) -> list[Any]:
+        """``map`` that returns the results on every rank (``results_everywhere=True``):
+        the ``map_function`` of an optimiser that every rank runs, such as BluePyOpt's or
+        DEAP's, which needs the fitness values on every rank to stay in step. The other
+        options are ``map``'s. As ``gather`` is to ``allgather``.
+
+        Example::
+
+            optimisation = bluepyopt.optimisations.DEAPOptimisation(
+                evaluator, offspring_size=64, seed=1, map_function=p.parallel.allmap
+            )
+        """
+        if "results_everywhere" in options:
+            raise TypeError(
+                f"{rank_tag()} p.parallel.allmap always returns the results on every rank; "
+                f"it takes no results_everywhere (use map for results on rank 0 only)"
+            )
+        return self.map(fn, items, results_everywhere=True, **options)
+
     def run_report(self) -> runreport.RunReport | None:
         """The report of the last ``run`` on rank 0 (computation and wait per rank, load
         balance, imbalance; see docs/balance.md), None on the other ranks and before a run.

@@ -4,15 +4,18 @@ Collective over the world, SPMD: every rank of ``mpiexec -n N python sweep.py`` 
 Rank 0's ``fn`` and items are broadcast once (cloudpickle), so an unpicklable one is the
 same clear error on every rank before any task runs. The world is split with NEURON's
 ``pc.subworlds(k)``, so that each task has its own gid space and ``p.parallel`` acts on
-the task's subworld of ``k`` ranks. Items are handed out dynamically: the leader (rank 0)
-of each subworld, rank 0 of the world included, takes the next chunk of indices from a
-counter in rank 0's memory with an atomic ``MPI_Fetch_and_op``, which needs nothing from
-rank 0 while it works; the chunk is broadcast inside the subworld. A leader sends its
-outcomes (results, or the failure records of the items that raised) to rank 0 without
-waiting, together every few milliseconds; rank 0 collects them between its own tasks and
-at the end, where one broadcast tells every rank which items failed. Before the first
-task and after each, NEURON's gids are cleared and the sections a task left alive are
-deleted; after ``map`` the world is whole again (``pc.subworlds(nhost_world)``).
+the task's subworld of ``k`` ranks. Items are handed out dynamically by a
+``transport.Farm``: the leader (rank 0) of each subworld, rank 0 of the world included,
+takes the next chunk of indices from a counter in rank 0's memory, which needs nothing
+from rank 0's program while it works; the chunk is broadcast inside the subworld. A leader
+sends its outcomes (results, or the failure records of the items that raised) to rank 0
+without waiting, together every few milliseconds; rank 0 takes them between its own tasks
+and at the end, where the farm's guarded close, then one broadcast, tell every rank which
+items failed. Every wait polls. A rank that ends inside a task (``sys.exit``,
+``os._exit``, ``h.quit()``) ends the job at once, naming its item, and a fatal signal's
+stack names the item. Before the first task and after each, NEURON's gids are cleared and
+the sections a task left alive are deleted; after ``map`` the world is whole again
+(``pc.subworlds(nhost_world)``).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 import cloudpickle
 import numpy as np
 
-from .. import transport
+from .. import failfast, transport
 from ..errors import (
     BroadcastError,
     CollectiveTimeoutError,
@@ -46,8 +49,6 @@ from ..log import logger
 from ..ranks import rank_tag
 from ..runtime import neuron_context, start
 
-# The tag of outcome messages on the sweep's own communicator.
-_OUTCOMES = 1
 # Seconds a leader gathers outcomes before sending them to rank 0 together.
 _BATCH = 0.002
 # The longest a failed item's repr is kept.
@@ -120,7 +121,17 @@ def sweep(
     results = collector.results(ordered) if rank == 0 else None
     if results_everywhere:
         results = transport.broadcast(results, 0, world)
+    failfast.hint_for_none(
+        _NONE_HINT.format(site=transport.call_site()) if results is None else None
+    )
     return results
+
+
+_NONE_HINT = (
+    "p.parallel.map (at {site}) returned None on this rank: its results are on rank 0 "
+    "only. If this error comes from using them (an optimiser's map_function, say), call "
+    "p.parallel.allmap (or map with results_everywhere=True) to get them on every rank"
+)
 
 
 def _check_arguments(pc: Any, size: int, ranks_per_task: Any, chunksize: Any, timeout: Any) -> None:
@@ -259,50 +270,51 @@ def _spread(
     ranks_per_task: int,
     chunksize: int,
 ) -> None:
-    """Run the items on subworlds of ``ranks_per_task`` ranks, chunks handed out by an
-    atomic counter on rank 0; outcomes go to rank 0's ``collector``. Collective."""
-    MPI = start().MPI
+    """Run the items on subworlds of ``ranks_per_task`` ranks, chunks handed out by the
+    farm's counter on rank 0; outcomes go to rank 0's ``collector``. Collective."""
     size = world.Get_size()
     comm = _sweep_comms.get(id(world))
     if comm is None:
         comm = _sweep_comms[id(world)] = world.Dup()
-    counter = _Counter(MPI, comm)
+    farm = transport.Farm(comm, "p.parallel.map")
     pc.subworlds(ranks_per_task)
     inner = pc.comm.Dup() if ranks_per_task > 1 else None
     # The world's own communicator cannot be replaced: given up on, it stays so.
     renewable = ranks_per_task < size
     leader = pc.rank == 0
-    outbox = _Outbox(runner, comm, MPI, collector) if leader else None
+    outbox = _Outbox(runner, farm, collector) if leader else None
     runner.begin()
     total = len(items)
     renew = False
-    while True:
-        first = counter.next(chunksize) if leader else None
-        if inner is not None:
-            with _waiting_in_subworld(inner, "its next chunk of items"):
-                first, renew = transport.broadcast((first, renew), 0, inner)
-            if renew:
-                pc._renew_subworld_comm()
-        if first >= total:
-            break
-        chunk = range(first, min(first + chunksize, total))
-        outcomes = [runner.run(index) for index in chunk]
-        if inner is not None:
-            # In step again here (on ``inner``): a subworld that some rank gave up on (a
-            # task's collective timed out) gets a new communicator before its next item.
-            report = (_failures_only(outcomes), renewable and bool(transport.gave_up(pc.comm)))
-            with _waiting_in_subworld(inner, _items_text(chunk)):
-                gathered = transport.gather(report, 0, inner)
-            if leader:
-                renew = any(gave_up for _, gave_up in gathered)
-                outcomes = _combine([failures for failures, _ in gathered], outcomes)
+    with failfast.stacks_on_termination():
+        while True:
+            first = farm.take(chunksize) if leader else None
+            if inner is not None:
+                with _waiting_in_subworld(inner, "its next chunk of items"):
+                    first, renew = transport.broadcast((first, renew), 0, inner)
+                if renew:
+                    pc._renew_subworld_comm()
+            if first >= total:
+                break
+            chunk = range(first, min(first + chunksize, total))
+            outcomes = [runner.run(index) for index in chunk]
+            if inner is not None:
+                # In step again here (on ``inner``): a subworld that some rank gave up on
+                # (a task's collective timed out) gets a new communicator before its next
+                # item.
+                report = (_failures_only(outcomes), renewable and bool(transport.gave_up(pc.comm)))
+                with _waiting_in_subworld(inner, _items_text(chunk)):
+                    gathered = transport.gather(report, 0, inner)
+                if leader:
+                    renew = any(gave_up for _, gave_up in gathered)
+                    outcomes = _combine([failures for failures, _ in gathered], outcomes)
+            if outbox is not None:
+                outbox.put(outcomes)
         if outbox is not None:
-            outbox.put(outcomes)
-    if outbox is not None:
-        outbox.close()
+            outbox.flush()
+        farm.close(world, collector.add if collector is not None else None)
     if inner is not None:
         inner.Free()
-    counter.free()
     pc.subworlds(size)  # the world whole again, as before map
 
 
@@ -335,10 +347,9 @@ class _Outbox:
     end, without waiting for rank 0. On rank 0 they go straight to the collector, which
     then takes what the others sent."""
 
-    def __init__(self, runner: _Runner, comm: Any, MPI: Any, collector: _Collector | None):
-        self.runner, self.comm, self.MPI, self.collector = runner, comm, MPI, collector
+    def __init__(self, runner: _Runner, farm: Any, collector: _Collector | None):
+        self.runner, self.farm, self.collector = runner, farm, collector
         self.pending: list[Outcome] = []
-        self.sent: list[tuple[Any, bytes]] = []  # requests and their buffers, kept alive
         self.last = time.perf_counter()
 
     def put(self, outcomes: list[Outcome]) -> None:
@@ -353,47 +364,11 @@ class _Outbox:
             if self.collector is not None:
                 self.collector.add(payload)
             else:
-                self.sent.append((self.comm.isend(payload, dest=0, tag=_OUTCOMES), payload))
+                self.farm.send(payload)
         if self.collector is not None:
-            self.collector.receive(self.comm, self.MPI, block=False)
+            for payload in self.farm.arrived():
+                self.collector.add(payload)
         self.last = time.perf_counter()
-
-    def close(self) -> None:
-        """Send the rest; on rank 0, wait until every item is in."""
-        self.flush()
-        if self.collector is not None:
-            self.collector.receive(self.comm, self.MPI, block=True)
-        for request, _ in self.sent:
-            request.wait()
-
-
-class _Counter:
-    """The next item index to hand out: an int64 in rank 0's memory that any rank
-    increments atomically (``MPI_Fetch_and_op`` under a shared lock) with no action by
-    rank 0. Allocated by MPI (``Win.Allocate``), so on one node it lives in shared memory.
-    Collective to make and to free."""
-
-    def __init__(self, MPI: Any, comm: Any):
-        self.MPI = MPI
-        itemsize = 8
-        self.win = MPI.Win.Allocate(itemsize if comm.Get_rank() == 0 else 0, itemsize, comm=comm)
-        if comm.Get_rank() == 0:
-            np.frombuffer(self.win.tomemory(), dtype=np.int64)[0] = 0
-        comm.Barrier()  # zeroed before anyone takes a number
-        self.win.Lock_all()
-        self.step = np.zeros(1, dtype=np.int64)
-        self.taken = np.zeros(1, dtype=np.int64)
-
-    def next(self, step: int) -> int:
-        """Take ``step`` numbers; returns the first."""
-        self.step[0] = step
-        self.win.Fetch_and_op(self.step, self.taken, 0, 0, self.MPI.SUM)
-        self.win.Flush(0)
-        return int(self.taken[0])
-
-    def free(self) -> None:
-        self.win.Unlock_all()
-        self.win.Free()
 
 
 # An outcome: (index, value) for an item that returned, (index, TaskFailure, exception
@@ -423,6 +398,7 @@ class _Runner:
         pickled exception or None)``; then clean NEURON's state for the next item."""
         item = self.items[index]
         began = time.perf_counter()
+        what = f"p.parallel.map item {index}"
         try:
             if self.k > 1:
                 # Not interrupted: its ranks may wait for each other inside NEURON, where
@@ -430,12 +406,12 @@ class _Runner:
                 # over the subworld: a rank that fails before a parnrn collective makes
                 # the others waiting in it raise, instead of leaving them there.
                 with transport.collective(self.pc.comm):
-                    value = self.fn(item)
+                    value = failfast.call_inside(what, self.fn, item)
             elif self.timeout is None:
-                value = self.fn(item)
+                value = failfast.call_inside(what, self.fn, item)
             else:
                 with _deadline(self.timeout, index):
-                    value = self.fn(item)
+                    value = failfast.call_inside(what, self.fn, item)
         except Exception as exc:
             outcome = self._failure(index, item, exc)
         else:
@@ -589,17 +565,6 @@ class _Collector:
                 self.failed[index] = (outcome[1], outcome[2])
                 self.bar.set_postfix(failed=len(self.failed), refresh=False)
             self.bar.update(1)
-
-    def receive(self, comm: Any, MPI: Any, block: bool) -> None:
-        """Take the outcomes that have arrived; with ``block``, wait until every item is in."""
-        total = len(self.items)
-        while True:
-            if block:
-                if len(self.order) >= total:
-                    return
-            elif not comm.iprobe(MPI.ANY_SOURCE, _OUTCOMES):
-                return
-            self.add(comm.recv(source=MPI.ANY_SOURCE, tag=_OUTCOMES))
 
     def finish(self) -> list[TaskFailure]:
         self.bar.close()

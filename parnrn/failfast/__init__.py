@@ -5,6 +5,26 @@ JSON error records, ``watchdog`` the relay for ranks stuck inside NEURON. Built 
 transport's agreement protocol; knows nothing of NEURON.
 """
 
-from .abort import abort, ended, exit_status, fail, install, installed
+from .abort import (
+    abort,
+    call_inside,
+    ended,
+    exit_status,
+    fail,
+    hint_for_none,
+    install,
+    installed,
+)
+from .crash import stacks_on_termination
 
-__all__ = ["abort", "ended", "exit_status", "fail", "install", "installed"]
+__all__ = [
+    "abort",
+    "call_inside",
+    "ended",
+    "exit_status",
+    "fail",
+    "hint_for_none",
+    "install",
+    "installed",
+    "stacks_on_termination",
+]

@@ -21,6 +21,10 @@ which waits for every rank. From ``install()`` on:
   collective makes every rank fail with a ``CollectiveMismatchError`` naming it; with a
   timeout configured, ranks that never reach the end are named once it expires. A rank
   that ends early is therefore never a silent success. ``os._exit(code != 0)`` aborts.
+- Inside ``call_inside(what, ...)`` (each task of ``p.parallel.map``) a rank that ends in
+  any way (``sys.exit``, ``os._exit``, ``h.quit()``, whatever the status) aborts the job at
+  once, naming ``what``: the other ranks cannot finish without it. A fatal signal's stack
+  names it too.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import builtins
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 from ..errors import (
@@ -62,6 +67,8 @@ _exit_agreed = False
 _users_excepthook: Any = None
 _pulse: liveness.Pulse | None = None
 _finalize_keyval: Any = None  # referenced for as long as MPI may call it
+_inside: str | None = None  # what ``call_inside`` runs now: ending there is a failure
+_none_hint: str | None = None  # said when a TypeError about None ends this rank
 
 
 def install(runtime: Runtime) -> None:
@@ -142,9 +149,50 @@ def fail(reason: str, exc: BaseException, code: int = 1) -> NoReturn:
     other ranks) wait briefly, so the rank where it started is the one that aborts.
     """
     text = error_record(exc)[2]
+    if _none_hint is not None and isinstance(exc, (TypeError, AttributeError)):
+        if "NoneType" in str(exc):
+            text += f"hint: {_none_hint}\n"
     if _is_consequence(exc):
         time.sleep(CONSEQUENCE_GRACE)
     abort(reason, text, code, exc)
+
+
+def hint_for_none(text: str | None) -> None:
+    """Say ``text`` when an unhandled ``TypeError`` or ``AttributeError`` about ``None``
+    ends this rank (None: say nothing). ``p.parallel.map`` sets it where it returned None.
+
+    Example::
+
+        hint_for_none("map at model.py:40 returned None on this rank: ...")
+    """
+    global _none_hint
+    _none_hint = text
+
+
+def call_inside(what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, during which this rank ending in any way (``sys.exit`` or
+    ``SystemExit`` with any status, ``os._exit``, ``h.quit()``) aborts the whole job at
+    once, naming ``what``, and a fatal signal's stack names ``what``. Exceptions pass
+    through. With one rank (nothing installed) it is ``fn(*args)``.
+
+    Example::
+
+        value = call_inside("p.parallel.map item 7", fn, item)
+    """
+    global _inside
+    if _runtime is None:
+        return fn(*args)
+    outer, _inside = _inside, what
+    try:
+        return crash.call_named(f"{rank_tag(_runtime.rank, _runtime.size)} {what}", fn, *args)
+    except SystemExit as exc:
+        status = exit_status(exc) or 1
+        if _requested_exit is not None:  # sys.exit(), exit(): say so, with where it was
+            code, stack = _requested_exit
+            abort(f"sys.exit({code!r}) inside {what}", stack, status, exc)
+        fail(f"SystemExit({exc.code!r}) inside {what}", exc, status)
+    finally:
+        _inside = outer
 
 
 def abort(reason: str, detail: str, code: int, exc: BaseException | None = None) -> NoReturn:
@@ -239,7 +287,7 @@ def _os_exit(code: int) -> NoReturn:
         _real_os_exit(code)
     stack = _stack(sys._getframe(1))
     if code:
-        abort(f"os._exit({code})", stack, code)
+        abort(f"os._exit({code})" + (f" inside {_inside}" if _inside else ""), stack, code)
     _agree_on_exit("os._exit(0)", stack)
     _real_os_exit(0)
 
@@ -279,6 +327,8 @@ def _agree_on_exit(how: str, stack: str) -> None:
     and ends the job, named.
     """
     global _exit_agreed
+    if _inside is not None:
+        abort(f"{how} inside {_inside}", stack, 1)
     if _exit_agreed or _runtime.MPI.Is_finalized():
         return
     _exit_agreed = True

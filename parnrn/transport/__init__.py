@@ -2,7 +2,8 @@
 
 ``collectives`` moves any picklable object, ``arrays`` raw numpy arrays, ``reduce``
 combines values (``allreduce``); ``guard`` is the fixed-size agreement every collective
-starts with, ``serialize`` the pickling.
+starts with, ``serialize`` the pickling; ``farm`` hands out numbers and carries results to
+rank 0 for ``p.parallel.map``.
 
 Usable on its own in pure-mpi4py analysis code::
 
@@ -22,10 +23,12 @@ from .collectives import (
     same_on_every_rank,
     scatter,
 )
-from .guard import gave_up
+from .farm import Farm
+from .guard import call_site, gave_up
 from .reduce import allreduce, allreduce_into
 
 __all__ = [
+    "Farm",
     "allgather",
     "alltoall_arrays",
     "allreduce",
@@ -33,6 +36,7 @@ __all__ = [
     "barrier",
     "broadcast",
     "broadcast_into",
+    "call_site",
     "collective",
     "default_comm",
     "gather",

@@ -55,6 +55,8 @@ class Row:
 
 
 FAILED = r"\[rank {bad}/{n}\] parnrn: rank {bad} failed: "
+# The item the failing rank was running, as map's scenario printed it, named in the failure.
+MAP_ITEM = r"(?s)@item (\d+) rank {bad}\n.*p\.parallel\.map item \1\b"
 ROWS = {
     "uncaught exception": Row(
         "exits.py", "raise", 1,
@@ -274,6 +276,45 @@ ROWS = {
         "nrn_errors.py", "barrier_stuck", None,
         [r"\[rank (\d+)/{n}\] parnrn: rank \1 failed: pc\.barrier exceeded timeout 1 s",
          r"File .*nrn_errors\.py"],
+        runner="python",
+    ),
+    "map: an evaluation raises on a rank": Row(
+        "sweep_deaths.py", "raise", 1,
+        [FAILED + "unhandled TaskError", r"ValueError: evaluation refused on rank {bad}",
+         r"(?s)@item (\d+) rank {bad}\n.*item \1 \(\1\) on rank {bad} "],
+        record="TaskError", runner="python",
+    ),
+    "map: sys.exit(0) in a task": Row(
+        "sweep_deaths.py", "sys_exit_zero", 1,
+        [FAILED + r"sys\.exit\(0\) inside p\.parallel\.map item \d+", MAP_ITEM],
+        runner="python",
+    ),
+    "map: sys.exit(3) in a task": Row(
+        "sweep_deaths.py", "sys_exit_three", 3,
+        [FAILED + r"sys\.exit\(3\) inside p\.parallel\.map item \d+", MAP_ITEM],
+        runner="python",
+    ),
+    "map: os._exit(0) in a task": Row(
+        "sweep_deaths.py", "os_exit_zero", 1,
+        [FAILED + r"os\._exit\(0\) inside p\.parallel\.map item \d+", MAP_ITEM],
+        runner="python",
+    ),
+    "map: h.quit() in a task": Row(
+        "sweep_deaths.py", "quit", 1,
+        [FAILED + r"MPI_Finalize called by NEURON .* inside p\.parallel\.map item \d+", MAP_ITEM],
+        runner="python",
+    ),
+    "map: SIGTERM in a task": Row(
+        "sweep_deaths.py", "sigterm", None,
+        [r"\[rank {bad}/{n}\] crashed", r"Terminated \(signal 15\)", MAP_ITEM],
+        runner="python", rank_status=15,
+    ),
+    "map: SIGKILL in a task": Row(
+        "sweep_deaths.py", "sigkill", None, [r"Killed \(signal 9\)"], runner="python",
+        rank_status=9,
+    ),
+    "map: segfault in a task": Row(
+        "sweep_deaths.py", "segfault", None, [r"\[rank {bad}/{n}\] crashed", MAP_ITEM],
         runner="python",
     ),
 }  # fmt: skip

@@ -3,6 +3,8 @@ map, results everywhere, arguments checked the same on every rank."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 import time
 
@@ -104,3 +106,77 @@ def test_a_subworld_that_timed_out_gets_a_new_communicator_for_its_next_items():
     again = p.parallel.map(lambda x: p.parallel.allgather(x), range(8), ranks_per_task=2)
     if p.parallel.rank == 0:
         assert again == [[x, x] for x in range(8)]
+
+
+def hoc_run_in_a_forked_child(x):
+    """What BluePyOpt does with every evaluation: fork a process that runs hoc's ``run()``
+    (the hoc interpreter, which on rank 0 probes MPI for bulletin-board messages), and
+    return what the child computed."""
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        return x, pool.apply(_hoc_run, (x,))
+
+
+def _hoc_run(x):
+    from neuron import h
+
+    h.load_file("stdrun.hoc")
+    soma = h.Section(name="soma")
+    soma.insert("hh")
+    clamp = h.IClamp(soma(0.5))
+    clamp.delay, clamp.dur, clamp.amp = 1, 150, 0.1 + 0.05 * x
+    times = h.Vector().record(h._ref_t)
+    h.dt, h.tstop = 0.025, 200
+    h.run()  # stdrun's loop in hoc: a probe every 300 hoc instructions on rank 0
+    return len(times) == 8001
+
+
+def test_tasks_that_fork_processes_running_hoc_code_lose_no_result():
+    """A forked child of rank 0 used to take the results other ranks sent to rank 0 from
+    MPI's shared-memory queue (NEURON's bulletin-board polling in the child's hoc
+    interpreter), and map waited for them forever."""
+    items = range(8 * p.parallel.size)
+    results = p.parallel.allmap(hoc_run_in_a_forked_child, items)
+    assert results == [(x, True) for x in items]
+
+
+def test_a_parnrn_collective_in_a_forked_child_is_refused_naming_the_parent():
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: not a rank; it must not touch MPI
+        try:
+            p.parallel.broadcast(1)
+            message = "no error"
+        except ParallelError as error:
+            message = str(error)
+        os.write(writer, message.encode())
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        message = pipe.read()
+    os.waitpid(pid, 0)
+    rank, size = p.parallel.rank, p.parallel.size
+    assert f"[rank {rank}/{size}] broadcast called in process {pid}, forked from" in message
+    assert f"(process {os.getpid()})" in message and "is not a rank" in message
+    assert p.parallel.allgather(rank) == list(range(size))  # the rank itself is unharmed
+
+
+def test_allmap_refuses_results_everywhere():
+    with pytest.raises(TypeError, match=r"\[rank \d+/\d+\] p\.parallel\.allmap always"):
+        p.parallel.allmap(identity, range(2), results_everywhere=False)
+
+
+def last_item_is_long(x):
+    if x == 2 * p.parallel.size - 1:
+        time.sleep(1.5)
+    return x
+
+
+def test_ranks_done_early_wait_for_a_long_task_past_the_collective_timeout():
+    """The collective timeout bounds collectives, not tasks: the ranks that run out of
+    items wait at map's end for as long as the others' tasks take."""
+    configure(timeout=0.5)
+    try:
+        results = p.parallel.allmap(last_item_is_long, range(2 * p.parallel.size))
+    finally:
+        configure(timeout=None)
+    assert results == list(range(2 * p.parallel.size))
