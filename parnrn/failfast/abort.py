@@ -184,7 +184,7 @@ def call_inside(what: str, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
     outer, _inside = _inside, what
     try:
-        return crash.call_named(f"{rank_tag(_runtime.rank, _runtime.size)} {what}", fn, *args)
+        return crash.call_named(what, fn, *args)  # the stacks of a crash name the rank
     except SystemExit as exc:
         status = exit_status(exc) or 1
         if _requested_exit is not None:  # sys.exit(), exit(): say so, with where it was

@@ -6,8 +6,8 @@ arrives, from inside the signal handler, where no Python code can run. It cannot
 ``[rank r/N]`` prefix, so each rank keeps one idle thread whose function is *named* after
 the rank: its stack, printed with the others, reads ``in [rank 1/4] crashed: ...``.
 mpiexec names only the process id. The thread and the handler cost nothing until a crash.
-The same trick names the work a rank is doing (``call_named``: ``in [rank 1/4]
-p.parallel.map item 7``), and ``stacks_on_termination`` prints the stacks for the signals
+The same trick names the work a rank is doing (``call_named``: ``in p.parallel.map
+item 7``), and ``stacks_on_termination`` prints the stacks for the signals
 that end a process without a word (SIGTERM, SIGHUP, SIGUSR1, SIGUSR2).
 """
 
@@ -65,7 +65,7 @@ def call_named(name: str, fn: Callable[..., Any], *args: Any) -> Any:
 
     Example::
 
-        call_named("[rank 1/4] p.parallel.map item 7", fn, item)
+        call_named("p.parallel.map item 7", fn, item)
     """
     return _named(_call, name)(fn, *args)
 

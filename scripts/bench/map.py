@@ -10,6 +10,10 @@ alternate 3 times; wall time per task, medians. With 2 ranks p.parallel.map and 
 bulletin board run tasks on both ranks, MPICommExecutor on rank 1 only (its root only
 hands out). Then 32 ring runs of uneven length (50 cells, 100 to 1000 ms) through p.parallel.map on
 the 2 ranks: the total against the ideal, the sum of the tasks' own times / 2 workers.
+Last, a BluePyOpt generation: its own SimpleCell optimisation (``DEAPOptimisation``,
+``offspring_size=16``, 4 generations, each evaluation in a process BluePyOpt forks),
+serially with the builtin ``map`` (plain ``python``, no parnrn) and on the 2 ranks with
+``map_function=p.parallel.allmap``: wall time per generation.
 Targets: map <= 1.5x MPICommExecutor per task, below the bulletin board; sweep within
 10 % of ideal.
 """
@@ -33,6 +37,8 @@ TASKS = 2000
 REPEATS = 5
 ROUNDS = 3
 SWEEP = 32
+GENERATIONS = 4
+OFFSPRING = 16
 TIME_LIMIT = 150  # seconds for one launch
 
 
@@ -99,6 +105,33 @@ def part_sweep() -> dict:
     return {"sweep_total": total, "sweep_ideal": sum(durations) / world.Get_size()}
 
 
+def part_bluepyopt() -> dict:
+    """BluePyOpt's SimpleCell optimisation: wall time per generation, serially (one plain
+    process, the builtin map) or through p.parallel.allmap under mpiexec."""
+    import bluepyopt
+    from bluepyopt.ephys.examples.simplecell import simplecell
+
+    serial = os.environ.get("PMI_RANK") is None
+    if serial:
+        map_function, rank = map, 0
+    else:
+        from parnrn import p
+
+        map_function, rank = p.parallel.allmap, p.parallel.rank
+    optimisation = bluepyopt.optimisations.DEAPOptimisation(
+        simplecell.SimpleCell().cell_evaluator,
+        offspring_size=OFFSPRING,
+        seed=1,
+        map_function=map_function,
+    )
+    began = time.perf_counter()
+    optimisation.run(max_ngen=GENERATIONS)
+    per_generation = (time.perf_counter() - began) / GENERATIONS
+    if rank != 0:
+        return {}
+    return {"bluepyopt_serial" if serial else "bluepyopt_2": per_generation}
+
+
 def part_bulletin() -> dict:
     from parnrn.runtime import neuron_context
 
@@ -116,8 +149,10 @@ def part_bulletin() -> dict:
     return {"bulletin": statistics.median(times) / TASKS}
 
 
-def launch(part: str) -> dict:
-    argv = [mpiexec(), "-n", "2", sys.executable, __file__, part]
+def launch(part: str, ranks: int = 2) -> dict:
+    argv = [sys.executable, __file__, part]
+    if ranks > 1:
+        argv = [mpiexec(), "-n", str(ranks), *argv]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=TIME_LIMIT)
     lines = [line for line in done.stdout.splitlines() if line.startswith("@json ")]
     if done.returncode != 0 or not lines:
@@ -135,6 +170,8 @@ def main() -> None:
                 rounds.setdefault(name, []).append(value)
     figures = {name: statistics.median(values) for name, values in rounds.items()}
     figures.update(launch("sweep"))
+    figures.update(launch("bluepyopt", ranks=1))
+    figures.update(launch("bluepyopt"))
     rows = []
     for chunksize in (1, 10):
         mapped, executor = figures[f"map{chunksize}"], figures[f"executor{chunksize}"]
@@ -152,6 +189,19 @@ def main() -> None:
                 f"{mapped / bulletin:.2f}x" if bulletin else "-",
             ]
         )
+    serial, parallel = figures["bluepyopt_serial"], figures["bluepyopt_2"]
+    rows.append(
+        [
+            f"BluePyOpt SimpleCell, a generation of {OFFSPRING}",
+            fmt_time(parallel),
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+            "-",
+        ]
+    )
     total, ideal = figures["sweep_total"], figures["sweep_ideal"]
     notes = [
         f"Wall time per task, 2 ranks on one node: the median of {REPEATS} runs in a launch, "
@@ -163,6 +213,10 @@ def main() -> None:
         f"Sweep of {SWEEP} ring runs (50 cells, 100-1000 ms) through p.parallel.map on 2 "
         f"ranks: {total:.2f} s; ideal (sum of the tasks' own times / 2 workers) "
         f"{ideal:.2f} s; {total / ideal:.3f}x ideal (target <= 1.10x).",
+        f"BluePyOpt's SimpleCell optimisation ({OFFSPRING} offspring, {GENERATIONS} "
+        f"generations, evaluations forked by BluePyOpt): {fmt_time(serial)} a generation "
+        f"serially with the builtin map, {fmt_time(parallel)} through p.parallel.allmap "
+        f"on 2 ranks, {serial / parallel:.2f}x faster.",
     ]
     emit(
         "map: p.parallel.map against mpi4py.futures and NEURON's bulletin board (2 ranks)",
@@ -183,7 +237,12 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    parts = {"trivial": part_trivial, "bulletin": part_bulletin, "sweep": part_sweep}
+    parts = {
+        "trivial": part_trivial,
+        "bulletin": part_bulletin,
+        "sweep": part_sweep,
+        "bluepyopt": part_bluepyopt,
+    }
     if len(sys.argv) > 1 and sys.argv[1] in parts:
         result = parts[sys.argv[1]]()
         if result:
