@@ -659,6 +659,9 @@ class ParallelContext:
             p.parallel.run(100)
         """
         self._check_subworld()
+        with transport.collective(self.comm):  # a bad value on one rank: raised on all
+            run.check_v_init(v_init)
+            run.check_dt(self._h)
         run.prepare(self.network, self._h, self._pc, self.comm)
         run.finitialize(self.network, self._h, v_init)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import math
+import numbers
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,8 @@ from .network import Network
 PROGRESS_CHUNKS = 100
 # Bits of the run's agreement: what any rank needs every rank to do before the run.
 _TRANSFER, _GIDS_CHANGED = 1, 2
+# The latest time NEURON's psolve accepts (ms).
+MAX_TSTOP = 1e9
 
 
 def run(
@@ -54,10 +57,14 @@ def run(
     inside NEURON for this one, where no exception can reach them. Ranks that disagree on
     the run (``tstop`` or ``dt`` read on one rank only, say) would wait for each other
     inside NEURON forever: they raise ``ParallelError`` first, every rank naming the
-    values that differ."""
+    values that differ. A ``tstop`` NEURON cannot run to, or a bad ``v_init`` or ``h.dt``,
+    is a ``ValueError`` on every rank before NEURON sees it (the ranks agreed on the
+    values, so each finds the same fault)."""
     if comm is not None and comm.Get_size() > 1:
         first = "" if network.initialized else f" v_init={v_init!r} (first run)"
-        transport.same_on_every_rank(f"tstop={tstop!r} dt={h.dt!r}{first}", "run", comm)
+        agreed = f"tstop={tstop!r} dt={h.dt!r} t={h.t!r}{first}"
+        transport.same_on_every_rank(agreed, "run", comm)
+    check_run(network, h, tstop, v_init)
     started, t_start = time.perf_counter(), h.t
     with _collection_paused(collect_first=not network.initialized):
         prepare(network, h, pc, comm, strict)  # raises the same on every rank
@@ -68,7 +75,7 @@ def run(
             before = runreport.counters(h, pc)
             if progress or network.reports:
                 _psolve_with_progress(network, h, pc, tstop, progress)
-            else:
+            elif tstop > h.t:  # NEURON refuses a tstop before t, by any rounding
                 with watchdog("psolve"):
                     pc.psolve(tstop)
         except Exception as exc:
@@ -84,6 +91,64 @@ def run(
                 raise
             raise error from exc
     return runreport.finish(network, h, pc, comm, started, before, t_start, quiet)
+
+
+def check_run(network: Network, h: Any, tstop: Any, v_init: Any = None) -> None:
+    """Raise ``ValueError`` for a run NEURON would refuse with a hoc error (a string
+    ``tstop``, a time already passed, past ``MAX_TSTOP``) or end in an assertion abort
+    (``nan``), or for a bad ``v_init`` or ``h.dt``, naming the value and the current time.
+
+    A run continues from ``t`` (from 0 when it initializes); a ``tstop`` within half a time
+    step of that start is the start itself, as NEURON's fixed step cannot tell them apart
+    (``t`` after a run is ``tstop`` up to rounding)."""
+    check_dt(h)
+    if not network.initialized:
+        check_v_init(v_init)
+    start = h.t if network.initialized else 0.0
+    now = f"t = {h.t:g} ms" if network.initialized else "t = 0 ms (this run initializes)"
+    if not _is_real(tstop) or math.isnan(tstop) or tstop > MAX_TSTOP:
+        raise ValueError(
+            f"{rank_tag()} run: tstop must be a number of ms from the current time to "
+            f"{MAX_TSTOP:g} (NEURON's limit), not {_shown(tstop)}; now {now}"
+        )
+    if tstop < start - h.dt / 2:
+        why = (
+            "a run continues from where the last one stopped (p.parallel.gid_clear() starts "
+            "a new network from t = 0)"
+            if network.initialized
+            else "the first run of a network starts at t = 0"
+        )
+        raise ValueError(
+            f"{rank_tag()} run: tstop = {float(tstop):g} ms is before the current time, "
+            f"{now}: {why}"
+        )
+
+
+def check_v_init(v_init: Any) -> None:
+    """Raise ``ValueError`` unless ``v_init`` is None or a finite number (mV)."""
+    if v_init is not None and not (_is_real(v_init) and math.isfinite(v_init)):
+        raise ValueError(
+            f"{rank_tag()} v_init must be a finite number of mV or None (NEURON's default), "
+            f"not {_shown(v_init)}"
+        )
+
+
+def check_dt(h: Any) -> None:
+    """Raise ``ValueError`` unless ``h.dt`` is a finite number of ms above 0."""
+    if not (math.isfinite(h.dt) and h.dt > 0):
+        raise ValueError(f"{rank_tag()} h.dt must be a finite number of ms above 0, not {h.dt}")
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _shown(value: Any) -> str:
+    """``value`` for a message: numbers as numbers (not ``np.float64(...)``), anything
+    else by its repr and type."""
+    if _is_real(value):
+        return f"{float(value):g}"
+    return f"{value!r} (a {type(value).__name__})"
 
 
 @contextmanager

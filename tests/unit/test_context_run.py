@@ -96,3 +96,62 @@ def test_p_run_is_stdruns_run(pc):
     assert p.t == pytest.approx(2)
     p.continuerun(3)
     assert p.t == pytest.approx(3)
+
+
+@pytest.mark.parametrize(
+    ("tstop", "shown"),
+    [
+        ("100", "not '100' (a str)"),
+        (None, "not None (a NoneType)"),
+        (True, "not True (a bool)"),
+        (float("nan"), "not nan"),
+        (2e9, "not 2e+09"),
+        (np.float64(-5), "tstop = -5 ms is before the current time"),
+    ],
+)
+def test_bad_tstop_is_a_value_error_before_neuron_sees_it(pc, tstop, shown):
+    model = ring.build(4, 1)
+    with pytest.raises(ValueError, match=r"^\[rank 0/1\] run: ") as caught:
+        p.parallel.run(tstop)
+    assert shown in str(caught.value) and "t = 0 ms" in str(caught.value)
+    assert not pc.network.initialized  # nothing ran: the next run starts cleanly
+    p.parallel.run(5)
+    assert p.t == pytest.approx(5)
+    del model
+
+
+def test_a_run_to_an_earlier_time_is_refused_and_the_network_goes_on(pc):
+    model = ring.build(4, 1)
+    p.parallel.run(30)
+    with pytest.raises(ValueError, match=r"\[rank 0/1\] run: tstop = 20 ms is before the current"):
+        p.parallel.run(20)
+    with pytest.raises(ValueError, match=r"t = 30 ms: a run continues from where"):
+        p.parallel.run(-5)
+    # t is 30 up to NEURON's rounding, on either side: a run to 30 again does nothing.
+    p.parallel.run(30)
+    p.parallel.run(40)
+    p.parallel.run(40)
+    assert p.t == pytest.approx(40)
+    del model
+
+
+@pytest.mark.parametrize("v_init", [float("nan"), float("inf"), "-65"])
+def test_bad_v_init_is_a_value_error(pc, v_init):
+    p.Section(name="soma")
+    with pytest.raises(ValueError, match=r"\[rank 0/1\] v_init must be a finite number of mV"):
+        p.parallel.run(1, v_init=v_init)
+    with pytest.raises(ValueError, match=r"\[rank 0/1\] v_init must be a finite number of mV"):
+        p.parallel.finitialize(v_init)
+    assert not pc.network.initialized
+
+
+@pytest.mark.parametrize("dt", [0, -0.025, float("nan")])
+def test_bad_dt_is_a_value_error(pc, dt):
+    p.Section(name="soma")
+    saved = p.dt
+    p.dt = dt
+    try:
+        with pytest.raises(ValueError, match=r"\[rank 0/1\] h.dt must be a finite number of ms"):
+            p.parallel.run(1)
+    finally:
+        p.dt = saved
