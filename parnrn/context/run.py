@@ -266,8 +266,7 @@ def _psolve_with_progress(
     rank = known_rank_size()[0]
     bar = tqdm(total=max(tstop - start, 0.0), unit="ms", disable=rank != 0 or not progress)
     with bar:
-        for piece in range(1, math.ceil((tstop - start) / chunk) + 1):
-            stop = min(start + piece * chunk, tstop)
+        for stop in piece_stops(start, tstop, chunk, h.dt):
             with watchdog("psolve"):
                 pc.psolve(stop)
             for report in network.reports:
@@ -275,3 +274,23 @@ def _psolve_with_progress(
             bar.update(stop - start - bar.n)
     for report in network.reports:
         report.finish()
+
+
+def piece_stops(start: float, tstop: float, chunk: float, dt: float) -> list[float]:
+    """Where each piece of a run from ``start`` to ``tstop`` ends: every ``chunk`` ms from
+    ``start``, then ``tstop``; none when ``tstop`` is not after ``start``.
+
+    ``start`` is NEURON's ``t``, which is a time asked for up to rounding on either side
+    (29.99999999999883 after a run to 30). A last piece shorter than half a step is no
+    piece: NEURON would not step in it, and the piece before may already have passed it,
+    so that psolve would be asked for a time before ``t`` (its "Arg out of range").
+
+    Example::
+
+        piece_stops(29.99999999999883, 40, 10, 0.025)   # [40]
+        piece_stops(0, 25, 10, 0.025)                   # [10, 20, 25]
+    """
+    if tstop <= start:
+        return []
+    count = max(1, math.ceil((tstop - start - dt / 2) / chunk))
+    return [start + piece * chunk for piece in range(1, count)] + [tstop]

@@ -1,8 +1,13 @@
 """p.parallel.run on several ranks: bad arguments raise the same ValueError on every rank,
-before NEURON sees them. Run under mpiexec -n 2 and -n 3."""
+before NEURON sees them; continued runs with reports and progress. Run under mpiexec -n 2
+and -n 3."""
 
 from __future__ import annotations
 
+import os
+
+import libsonata
+import numpy as np
 import pytest
 
 from parnrn import p
@@ -30,3 +35,25 @@ def test_bad_tstop_raises_on_every_rank_and_the_run_goes_on(pc, cells):
     pc.run(40)
     pc.run(40)  # t is 40 up to rounding: nothing to do, on every rank
     assert p.t == pytest.approx(40)
+
+
+@pytest.mark.parametrize("progress", [False, True])
+@pytest.mark.parametrize("buffer_mib", [None, 0.001, 4.0])
+def test_continued_runs_with_reports_and_progress(pc, tmp_path, progress, buffer_mib):
+    folder = pc.broadcast(str(tmp_path))
+    path = os.path.join(folder, f"v-{buffer_mib}-{progress}.h5")
+    model = ring.build(9, 2)
+    if buffer_mib is not None:
+        pc.report("v", range(9), dt=0.1, buffer_mib=buffer_mib, path=path)
+    for tstop in (30, 40, 40, 52.5):
+        pc.run(tstop, progress=progress, quiet=True)
+        assert p.t == pytest.approx(tstop)
+    spikes = pc.gather_spikes()
+    del model
+    if pc.rank == 0:
+        assert len(spikes) > 20
+    if buffer_mib is not None and pc.rank == 0:
+        frame = libsonata.SomaReportReader(path)["default"].get()
+        assert np.asarray(frame.data).shape[0] in (525, 526)
+        assert os.listdir(folder) == [os.path.basename(path)]
+    pc.network.reports.clear()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import libsonata
 import numpy as np
 import pytest
 
 from parnrn import p
+from parnrn.context import run
 from parnrn.examples import ring
 
 
@@ -155,3 +157,32 @@ def test_bad_dt_is_a_value_error(pc, dt):
             p.parallel.run(1)
     finally:
         p.dt = saved
+
+
+@pytest.mark.parametrize("progress", [False, True])
+@pytest.mark.parametrize("buffer_mib", [None, 0.001, 4.0])
+def test_continued_runs_with_reports_and_progress(pc, tmp_path, progress, buffer_mib):
+    whole = ring_spikes([40])
+    p.parallel.gid_clear()
+    model = ring.build(10, 3)
+    if buffer_mib is not None:
+        path = tmp_path / "v.h5"
+        pc.report("v", range(10), dt=0.1, buffer_mib=buffer_mib, path=path)
+    for tstop in (30, 40, 40, 52.5):
+        p.parallel.run(tstop, progress=progress)
+        assert p.t == pytest.approx(tstop)
+    spikes = p.parallel.gather_spikes()
+    del model
+    assert spikes.times[spikes.times <= 40].tolist() == whole.times.tolist()
+    if buffer_mib is not None:
+        frame = libsonata.SomaReportReader(str(path))["default"].get()
+        assert np.asarray(frame.data).shape[0] in (525, 526)
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["v.h5"]
+        pc.network.reports.clear()
+
+
+def test_pieces_never_end_before_t():
+    assert run.piece_stops(29.99999999999883, 40, 10, 0.025) == [40]
+    assert run.piece_stops(0, 25, 10, 0.025) == [10, 20, 25]
+    assert run.piece_stops(0, 20.01, 10, 0.025) == [10, 20.01]
+    assert run.piece_stops(40.00000000000053, 40, 10, 0.025) == []
