@@ -24,7 +24,7 @@ from .. import failfast, transport
 from ..errors import GidError, ParallelError
 from ..failfast.watchdog import watchdog
 from ..hocerror import hoc_error, is_hoc_error
-from ..log import logger
+from ..log import logger, warn_once
 from ..ranks import known_rank_size, rank_tag
 from ..settings import settings
 from . import gids, runreport
@@ -32,8 +32,9 @@ from .network import Network
 
 # Most progress-bar chunks a run is cut into: psolve's fixed cost stays far below 1 %.
 PROGRESS_CHUNKS = 100
-# Bits of the run's agreement: what any rank needs every rank to do before the run.
-_TRANSFER, _GIDS_CHANGED = 1, 2
+# Bits of the run's agreement: what any rank needs every rank to do before the run, and
+# whether it owns a cell.
+_TRANSFER, _GIDS_CHANGED, _HAS_CELLS = 1, 2, 4
 # The latest time NEURON's psolve accepts (ms).
 MAX_TSTOP = 1e9
 
@@ -172,14 +173,24 @@ def _collection_paused(collect_first: bool) -> Iterator[None]:
 
 def prepare(network: Network, h: Any, pc: Any, comm: Any, strict: bool | None = None) -> None:
     """Everything before ``finitialize``: gid check, maxstep, transfer set-up, and spike
-    recording of every gid when ``spike_record`` was not called. Collective."""
+    recording of every gid when ``spike_record`` was not called; a warning when no rank
+    has a cell. Collective."""
     registry = network.registry
-    needs = (_TRANSFER if network.transfer_pending else 0) | (
-        _GIDS_CHANGED if registry.changed() else 0
+    needs = (
+        (_TRANSFER if network.transfer_pending else 0)
+        | (_GIDS_CHANGED if registry.changed() else 0)
+        | (_HAS_CELLS if registry.owned else 0)
     )
     parallel = comm is not None and comm.Get_size() > 1
     if parallel:
         needs = transport.allreduce(needs, "bor", comm)
+    if not needs & _HAS_CELLS and (comm is None or comm.Get_rank() == 0):
+        warn_once(
+            "run-without-cells",
+            "no rank has a cell (a gid registered with p.ParallelCon(source, gid), or "
+            "set_gid2node and cell): p.parallel.run records no spikes, and gather_spikes() "
+            "will be empty (warned once)",
+        )
     if needs & _GIDS_CHANGED:
         _report(*gids.check(comm, registry), settings.strict if strict is None else strict)
     with watchdog("set_maxstep"):

@@ -1,5 +1,6 @@
 """p.parallel.run on several ranks: bad arguments raise the same ValueError on every rank,
-before NEURON sees them; continued runs with reports and progress. Run under mpiexec -n 2
+before NEURON sees them; continued runs with reports and progress; the warning when no
+rank has a cell. Run under mpiexec -n 2
 and -n 3."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import libsonata
 import numpy as np
 import pytest
 
-from parnrn import p
+from parnrn import log, p
 from parnrn.examples import ring
 
 pytestmark = pytest.mark.mpi(min_size=2)
@@ -57,3 +58,21 @@ def test_continued_runs_with_reports_and_progress(pc, tmp_path, progress, buffer
         assert np.asarray(frame.data).shape[0] in (525, 526)
         assert os.listdir(folder) == [os.path.basename(path)]
     pc.network.reports.clear()
+
+
+def test_a_run_without_cells_on_any_rank_warns_once_on_rank_0(pc, capsys, monkeypatch):
+    monkeypatch.setattr(log, "_warned", set())
+    p.parallel.run(1)
+    p.parallel.run(2)
+    err = capsys.readouterr().err
+    warned = [line for line in err.splitlines() if "no rank has a cell" in line]
+    assert len(warned) == (1 if pc.rank == 0 else 0)
+    if warned:
+        assert warned[0].startswith(f"[rank 0/{pc.size}] parnrn WARNING: no rank has a cell")
+    pc.gid_clear()
+    monkeypatch.setattr(log, "_warned", set())
+    if pc.rank == pc.size - 1:  # one cell, on the last rank only: no warning anywhere
+        soma = p.Section(name="soma")
+        p.ParallelCon(soma, 0)
+    p.parallel.run(1)
+    assert "no rank has a cell" not in capsys.readouterr().err

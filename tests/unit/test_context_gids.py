@@ -115,6 +115,8 @@ def test_missing_source_warns_on_rank_0(pc, logged):
 
 
 def test_check_runs_again_only_after_changes(pc, logged):
+    cell = p.IntFire1()
+    p.ParallelCon(cell, 0)  # a cell: no warning that the run has none
     p.ParallelCon(7, p.IntFire1(), delay=1)
     p.parallel.run(1)
     p.parallel.run(2)

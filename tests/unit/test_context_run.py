@@ -6,7 +6,7 @@ import libsonata
 import numpy as np
 import pytest
 
-from parnrn import p
+from parnrn import log, p
 from parnrn.context import run
 from parnrn.examples import ring
 
@@ -186,3 +186,23 @@ def test_pieces_never_end_before_t():
     assert run.piece_stops(0, 25, 10, 0.025) == [10, 20, 25]
     assert run.piece_stops(0, 20.01, 10, 0.025) == [10, 20.01]
     assert run.piece_stops(40.00000000000053, 40, 10, 0.025) == []
+
+
+def test_a_run_without_cells_warns_once(pc, capsys, monkeypatch):
+    monkeypatch.setattr(log, "_warned", set())
+    soma = p.Section(name="soma")  # a section, but no gid: no spikes to record
+    p.parallel.run(1)
+    p.parallel.run(2)
+    warnings = capsys.readouterr().err.splitlines()
+    assert [line for line in warnings if "WARNING" in line] == [
+        "[rank 0/1] parnrn WARNING: no rank has a cell (a gid registered with "
+        "p.ParallelCon(source, gid), or set_gid2node and cell): p.parallel.run records no "
+        "spikes, and gather_spikes() will be empty (warned once)"
+    ]
+    assert len(p.parallel.gather_spikes()) == 0
+    pc.gid_clear()
+    monkeypatch.setattr(log, "_warned", set())
+    model = ring.build(3, 1)
+    p.parallel.run(1)
+    assert "WARNING" not in capsys.readouterr().err
+    del model, soma
