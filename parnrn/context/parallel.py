@@ -556,9 +556,12 @@ class ParallelContext:
         """parnrn's collective run, serial or parallel, with no other call: gid check,
         ``set_maxstep``, ``setup_transfer`` when any rank needs it, ``finitialize(v_init)``
         on the first run of the network, ``psolve(tstop)``. A second call continues from
-        the current time. ``progress`` shows a bar on rank 0; ``strict`` turns gid
-        problems into ``GidError`` (default: ``settings.strict``). Rank 0 logs the run
-        report (``run_report``) unless ``quiet``. Collective.
+        the current time (a ``tstop`` before it, or one NEURON cannot run to, is a
+        ``ValueError`` on every rank before anything runs). ``progress`` shows a bar on
+        rank 0; ``strict`` turns gid problems into ``GidError`` (default:
+        ``settings.strict``). On several ranks rank 0 logs one line of the run report
+        (load balance, imbalance) unless ``quiet``; its table per rank is logged at DEBUG
+        and returned by ``run_report()``. Collective.
 
         Not stdrun's ``h.run`` (that is ``p.run``), and ``psolve`` stays NEURON's own: a
         script that calls ``h.finitialize``/``h.stdinit`` itself goes on with

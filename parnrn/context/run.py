@@ -51,7 +51,8 @@ def run(
     quiet: bool = False,
 ) -> runreport.RunReport | None:
     """Run (or continue) the simulation to ``tstop`` ms on every rank. Collective.
-    Returns the run report on rank 0 (None elsewhere), logged there unless ``quiet``.
+    Returns the run report on rank 0 (None elsewhere), logged there (``runreport.log``)
+    unless ``quiet``.
 
     An exception out of ``finitialize`` or ``psolve`` on one rank (a hoc error, a Python
     callback failing) ends the whole job, naming the rank: the other ranks may be waiting

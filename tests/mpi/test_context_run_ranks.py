@@ -1,6 +1,6 @@
 """p.parallel.run on several ranks: bad arguments raise the same ValueError on every rank,
 before NEURON sees them; continued runs with reports and progress; the warning when no
-rank has a cell. Run under mpiexec -n 2
+rank has a cell; the run report's one line on rank 0. Run under mpiexec -n 2
 and -n 3."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from parnrn import log, p
+from parnrn.context import runreport
 from parnrn.examples import ring
 
 pytestmark = pytest.mark.mpi(min_size=2)
@@ -76,3 +77,23 @@ def test_a_run_without_cells_on_any_rank_warns_once_on_rank_0(pc, capsys, monkey
         p.ParallelCon(soma, 0)
     p.parallel.run(1)
     assert "no rank has a cell" not in capsys.readouterr().err
+
+
+def test_rank_0_logs_one_line_per_run_and_none_in_a_map_task(pc, cells, capsys):
+    pc.run(10)
+    pc.run(20)
+    lines = capsys.readouterr().err.splitlines()
+    if pc.rank == 0:
+        assert len(lines) == 2, lines
+        for line, (start, stop) in zip(lines, [(0, 10), (10, 20)]):
+            assert line.startswith(
+                f"[rank 0/{pc.size}] parnrn INFO: run {start} -> {stop} ms on {pc.size} ranks in "
+            )
+            assert "load balance" in line and "imbalance" in line
+    else:
+        assert lines == []
+    with runreport.map_task():
+        pc.run(30)
+    assert capsys.readouterr().err == ""
+    report = pc.run_report()
+    assert (report is not None) == (pc.rank == 0)
