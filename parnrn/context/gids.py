@@ -35,21 +35,72 @@ GID_LIMIT = 2**31
 
 def as_gid(value: Any) -> int:
     """``value`` as a gid (an integer from 0 to 2**31 - 1); numpy integers and integral
-    floats (hoc numbers) are accepted. Anything else raises ``GidError``."""
+    floats (hoc numbers) are accepted. Anything else (``0.5``, ``"3"``, ``True``) raises
+    ``GidError``.
+
+    Example::
+
+        as_gid(np.int64(3)), as_gid(3.0)   # 3, 3
+    """
     try:
+        if isinstance(value, bool):
+            raise TypeError
         gid = operator.index(value)
     except TypeError:
         if not (isinstance(value, float) and value.is_integer()):
-            raise GidError(
-                f"{rank_tag()} gid must be an integer from 0 to 2**31 - 1, not {value!r}"
-            ) from None
+            raise GidError(f"{rank_tag()} {_GID_RULE}, not {shown(value)}") from None
         gid = int(value)
     if not 0 <= gid < GID_LIMIT:
-        raise GidError(
-            f"{rank_tag()} gid must be an integer from 0 to 2**31 - 1 (NEURON keeps gids "
-            f"in a C int), not {gid}"
-        )
+        raise GidError(f"{rank_tag()} {_GID_RULE} (NEURON keeps gids in a C int), not {shown(gid)}")
     return gid
+
+
+def as_gids(values: Any) -> np.ndarray:
+    """``values`` (an iterable of gids or an array) as an int64 array, each checked as
+    ``as_gid`` does: a gid that is not an integer from 0 to 2**31 - 1 (``0.5``, ``"3"``,
+    ``nan``, ``-1``) raises ``GidError`` naming the first such and its position, instead
+    of being truncated or cast. Arrays of numbers are checked at once, without a loop.
+
+    Example::
+
+        as_gids(range(3)), as_gids(np.array([4.0, 2.0]))   # array([0, 1, 2]), array([4, 2])
+    """
+    if isinstance(values, (str, bytes)):
+        raise GidError(f"{rank_tag()} gids must be a sequence of integers, not {values!r}")
+    try:
+        items = values if isinstance(values, np.ndarray) else list(values)
+    except TypeError:
+        raise GidError(
+            f"{rank_tag()} gids must be a sequence of integers, not {shown(values)}"
+        ) from None
+    array = np.asarray(items).ravel()
+    if array.dtype.kind in "iu":
+        bad = (array < 0) | (array >= GID_LIMIT)
+    elif array.dtype.kind == "f":
+        bad = ~np.isfinite(array) | (array != np.floor(array)) | (array < 0)
+        bad |= array >= GID_LIMIT
+    else:  # strings, bools, objects, mixtures: each on its own, to name what was given
+        given = items if isinstance(items, list) else array.tolist()
+        return np.array([as_gid(item) for item in given], dtype=np.int64)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise GidError(
+            f"{rank_tag()} {_GID_RULE}, not {shown(array[first])} (item {first} of {array.size})"
+        )
+    return array.astype(np.int64, copy=False)
+
+
+_GID_RULE = "gid must be an integer from 0 to 2**31 - 1"
+
+
+def shown(value: Any) -> str:
+    """``value`` for a message: numpy scalars as Python's (3, not ``np.int64(3)``).
+
+    Example::
+
+        shown(np.int64(3)), shown("3")   # '3', "'3'"
+    """
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 class GidRegistry:
@@ -107,8 +158,7 @@ def distribute(
 
         distribute(range(10), rank=1, size=3)  # array([1, 4, 7])
     """
-    all_gids = np.asarray(list(gids) if not isinstance(gids, np.ndarray) else gids)
-    all_gids = all_gids.astype(np.int64, copy=False).ravel()
+    all_gids = as_gids(gids)
     if strategy == "round_robin":
         return all_gids[rank::size].copy()
     if strategy == "block":

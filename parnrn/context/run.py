@@ -150,7 +150,7 @@ def _shown(value: Any) -> str:
     else by its repr and type."""
     if _is_real(value):
         return f"{float(value):g}"
-    return f"{value!r} (a {type(value).__name__})"
+    return f"{gids.shown(value)} (a {type(value).__name__})"
 
 
 @contextmanager
