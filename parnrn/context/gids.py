@@ -196,6 +196,7 @@ def _lpt_mask(load: np.ndarray, rank: int, size: int) -> np.ndarray:
 
 DUPLICATE, MISSING = 0, 1
 Problem = tuple[int, int, tuple[int, ...]]  # (kind, gid, ranks)
+Counts = tuple[int, int]  # (duplicated, missing)
 
 
 def check(comm: Any, registry: GidRegistry) -> tuple[list[str], int]:
@@ -208,18 +209,37 @@ def check(comm: Any, registry: GidRegistry) -> tuple[list[str], int]:
     owned = np.fromiter(registry.owned, dtype=np.int64, count=len(registry.owned))
     wanted = np.fromiter(registry.wanted, dtype=np.int64, count=len(registry.wanted))
     registry.checked = (len(registry.owned), len(registry.wanted))
+    problems, counts = _found(comm, owned, wanted)
+    return [_describe(problem) for problem in problems], sum(counts)
+
+
+def unowned(comm: Any, owned: np.ndarray, wanted: np.ndarray) -> tuple[list[int], int]:
+    """The gids in any rank's ``wanted`` that no rank has in ``owned``: the first
+    ``REPORT_LIMIT`` of them in order, and how many there are, identically on every
+    rank. Collective over ``comm``, in the steps of ``check``.
+
+    Example::
+
+        unowned(comm, np.array([0, 1]), np.array([1, 99]))   # ([99], 1) on one rank
+    """
+    problems, (_, missing) = _found(comm, owned, wanted)
+    return [gid for kind, gid, _ in problems if kind == MISSING], missing
+
+
+def _found(comm: Any, owned: np.ndarray, wanted: np.ndarray) -> tuple[list[Problem], Counts]:
+    """The first problems of each kind and the count of each, the same on every rank."""
     if comm is None or comm.Get_size() == 1:
-        problems, total = _problems([owned], [wanted])
-    else:
-        # The reports meet at rank 0 and only the first of each kind go back: no rank but
-        # rank 0 holds P of anything.
-        reports = gather(_problems(*_route_to_checkers(comm, owned, wanted)), 0, comm)
-        summary = None
-        if reports is not None:
-            found = [problem for problems, _ in reports for problem in problems]
-            summary = (_first_of_each_kind(found), sum(count for _, count in reports))
-        problems, total = broadcast(summary, 0, comm)
-    return [_describe(problem) for problem in _first_of_each_kind(problems)], total
+        problems, counts = _problems([owned], [wanted])
+        return _first_of_each_kind(problems), counts
+    # The reports meet at rank 0 and only the first of each kind go back: no rank but
+    # rank 0 holds P of anything.
+    reports = gather(_problems(*_route_to_checkers(comm, owned, wanted)), 0, comm)
+    summary = None
+    if reports is not None:
+        found = [problem for problems, _ in reports for problem in problems]
+        counts = tuple(int(sum(column)) for column in zip(*(c for _, c in reports)))
+        summary = (_first_of_each_kind(found), counts)
+    return broadcast(summary, 0, comm)
 
 
 def _route_to_checkers(
@@ -243,9 +263,9 @@ def _route_to_checkers(
 
 def _problems(
     owned_from: list[np.ndarray], wanted_from: list[np.ndarray]
-) -> tuple[list[Problem], int]:
-    """Duplicated and missing gids (at most ``REPORT_LIMIT`` of each) and their total,
-    given the gids each rank owns and wants."""
+) -> tuple[list[Problem], Counts]:
+    """Duplicated and missing gids (at most ``REPORT_LIMIT`` of each) and the count of
+    each, given the gids each rank owns and wants."""
     owners, owner_ranks = _labelled(owned_from)
     order = np.argsort(owners, kind="stable")
     owners, owner_ranks = owners[order], owner_ranks[order]
@@ -261,7 +281,7 @@ def _problems(
         (MISSING, gid, _ranks(wanted_ranks[lost & (wanted == gid)]))
         for gid in missing[:REPORT_LIMIT].tolist()
     ]
-    return found, int(duplicated.size + missing.size)
+    return found, (int(duplicated.size), int(missing.size))
 
 
 def _labelled(per_rank: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

@@ -545,6 +545,12 @@ class ParallelContext:
         most ``buffer_mib`` MiB (at least one spike-exchange interval) before it writes.
         The node id of a cell is its gid. Call before the first run. Collective.
 
+        Raised on every rank, naming ``path``: ``GidError`` for a gid that is a cell on
+        no rank (or not an integer); ``FileExistsError`` (unless ``overwrite``),
+        ``FileNotFoundError`` or ``PermissionError`` for a path rank 0 cannot create;
+        ``ValueError`` from the first ``run`` that would end before ``start``. A run that
+        fails removes the file being written and drops the report.
+
         Example::
 
             p.parallel.report("soma_v", range(ncell), "v", dt=0.1)

@@ -81,6 +81,7 @@ def run(
                 with watchdog("psolve"):
                     pc.psolve(tstop)
         except Exception as exc:
+            _abandon_reports(network)
             error = exc
             if is_hoc_error(exc):
                 error = hoc_error(f"run({tstop})", exc)
@@ -98,7 +99,8 @@ def run(
 def check_run(network: Network, h: Any, tstop: Any, v_init: Any = None) -> None:
     """Raise ``ValueError`` for a run NEURON would refuse with a hoc error (a string
     ``tstop``, a time already passed, past ``MAX_TSTOP``) or end in an assertion abort
-    (``nan``), or for a bad ``v_init`` or ``h.dt``, naming the value and the current time.
+    (``nan``), for a bad ``v_init`` or ``h.dt``, naming the value and the current time,
+    or for a run that ends before a report that has no data yet starts.
 
     A run continues from ``t`` (from 0 when it initializes); a ``tstop`` within half a time
     step of that start is the start itself, as NEURON's fixed step cannot tell them apart
@@ -124,6 +126,8 @@ def check_run(network: Network, h: Any, tstop: Any, v_init: Any = None) -> None:
             f"{rank_tag()} run: tstop = {float(tstop):g} ms is before the current time, "
             f"{now}: {why}"
         )
+    for report in network.reports:
+        report.check_run_to(tstop)
 
 
 def check_v_init(v_init: Any) -> None:
@@ -151,6 +155,15 @@ def _shown(value: Any) -> str:
     if _is_real(value):
         return f"{float(value):g}"
     return f"{gids.shown(value)} (a {type(value).__name__})"
+
+
+def _abandon_reports(network: Network) -> None:
+    """After a failed run, remove the reports' temporary files and forget the reports:
+    their files would have a hole (on several ranks the job is about to end)."""
+    for report in network.reports:
+        report.abandon()
+        logger.warning(f"report {report.path} abandoned: the run failed; its file is removed")
+    network.reports.clear()
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..output.files import check_writable, remove_temporary, temporary_name
 from ..ranks import rank_tag
 from ..transport import gather_arrays
 
@@ -242,15 +243,14 @@ class Spikes:
 def _written_whole(path: str) -> Iterator[str]:
     """A temporary name beside ``path`` to write to, renamed to ``path`` only once the
     block ends without error (removed otherwise): no file under the final name is ever
-    half written."""
-    head, extension = os.path.splitext(path)
-    partial = f"{head}.partial-{os.getpid()}{extension}"  # savez wants its extension
+    half written. A folder that is missing or read-only is refused first, by ``path``."""
+    check_writable(path, overwrite=True)
+    partial = temporary_name(path)
     try:
         yield partial
         os.replace(partial, path)
     finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+        remove_temporary(partial)
 
 
 def _need(module: str, extra: str, purpose: str) -> Any:

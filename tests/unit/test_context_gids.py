@@ -225,11 +225,11 @@ def test_report_is_limited_but_counts_all(pc):
 
 
 def test_duplicates_found_by_problems():
-    found, total = gids._problems(
+    found, counts = gids._problems(
         [np.array([1, 2, 3]), np.array([3, 4]), np.array([3, 1])],
         [np.array([5]), np.array([], dtype=np.int64), np.array([4, 5])],
     )
-    assert total == 3
+    assert counts == (2, 1)  # duplicated, missing
     assert found == [(gids.DUPLICATE, 1, (0, 2)), (gids.DUPLICATE, 3, (0, 1, 2)),
                      (gids.MISSING, 5, (0, 2))]  # fmt: skip
     assert gids._describe(found[1]) == "gid 3 is registered on ranks 0, 1, 2"
