@@ -160,6 +160,7 @@ def test_gather_spikes(pc):
             assert spikes is None
     everywhere = pc.gather_spikes(None)
     assert everywhere.times.tolist() == expected_times and len(everywhere) == 2 * size
+    assert everywhere.ranks == size  # for the raster's title
     with pytest.raises(TransportError) as caught:
         pc.gather_spikes(size)
     assert str(caught.value).startswith(prefix(pc) + " gather_spikes failed on rank")
