@@ -71,6 +71,8 @@ def _arm_failfast(started: runtime.Runtime) -> None:
 runtime.on_start(_arm_failfast)
 # Under mpiexec, importing parnrn is enough to make the script's NEURON parallel.
 runtime.parallel_when_neuron_imported()
+# A script that imports NEURON itself after parnrn starts it without the DISPLAY warning.
+runtime.no_gui_without_display()
 
 _NEEDS_NEURON = ("p", "ParallelContext", "ParallelCon")
 

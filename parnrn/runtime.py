@@ -20,6 +20,9 @@ queues included: any MPI progress made in the child takes messages meant for its
 which then waits for them forever. NEURON's hoc interpreter makes such progress by itself
 on rank 0 (it probes for bulletin-board messages every 300 instructions), so
 ``neuron_context`` switches that polling off in every forked child.
+
+Without a display, NEURON is given ``-nogui`` before it starts (``no_gui_without_display``),
+so that a serial run does not begin with "Warning: no DISPLAY environment variable".
 """
 
 from __future__ import annotations
@@ -173,10 +176,31 @@ def _library_defining(symbol: str, module_file: str) -> str | None:
     return None
 
 
+def no_gui_without_display() -> None:
+    """Add NEURON's ``-nogui`` to ``NEURON_MODULE_OPTIONS`` when there is no X display,
+    unless the user's options have it already; the user's other options are kept.
+
+    NEURON reads the variable when it is imported. Without ``DISPLAY`` it cannot show
+    graphics anyway, and says so on every start ("Warning: no DISPLAY environment
+    variable. --No graphics will be displayed."); under MPI it turns the GUI off itself.
+    With a display nothing changes, so ``from neuron import gui`` still works.
+
+    Example::
+
+        no_gui_without_display()
+        from neuron import h   # no DISPLAY warning on a cluster node
+    """
+    options = os.environ.get("NEURON_MODULE_OPTIONS", "")
+    if sys.platform == "win32" or "DISPLAY" in os.environ or "-nogui" in options.split():
+        return
+    os.environ["NEURON_MODULE_OPTIONS"] = f"{options} -nogui".strip()
+
+
 def point_neuron_at_mpi() -> Runtime:
     """Start MPI and set ``MPI_LIB_NRN_PATH`` to its library (unless the user set it), so
-    that NEURON loads the same libmpi. Call before importing NEURON: with
-    ``NEURON_INIT_MPI=1`` NEURON starts its MPI at import."""
+    that NEURON loads the same libmpi; and ``-nogui`` without a display. Call before
+    importing NEURON: with ``NEURON_INIT_MPI=1`` NEURON starts its MPI at import."""
+    no_gui_without_display()
     runtime = start()
     if runtime.size > 1 and runtime.library and "MPI_LIB_NRN_PATH" not in os.environ:
         os.environ["MPI_LIB_NRN_PATH"] = runtime.library

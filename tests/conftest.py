@@ -13,3 +13,14 @@ def pc():
     parallel.gid_clear()
     yield parallel
     parallel.gid_clear()
+
+
+@pytest.fixture
+def restore_settings():
+    """The log level and rank policy as they were before the test."""
+    from parnrn import configure
+    from parnrn.settings import settings
+
+    saved = (settings.log_level, settings.log_ranks)
+    yield
+    configure(log_level=saved[0], log_ranks=saved[1])

@@ -19,6 +19,6 @@ if p.parallel.rank == 0:
     node_ids, times = zip(*population.get())  # (node_id, time) pairs, by time
     print(f"{written} spikes from {p.parallel.size} ranks, sorted {population.sorting}")
     print("first three:", [(int(n), round(t, 3)) for n, t in zip(node_ids[:3], times[:3])])
-    ax = Spikes(times, node_ids).raster(s=1)
-    ax.set_title("brunel, 1000 cells, 4 ranks: read back from brunel_spikes.h5")
+    spikes = Spikes(times, node_ids)
+    ax = spikes.raster(cells=1000, ranks=p.parallel.size, title="brunel_spikes.h5, read back")
     ax.figure.savefig("docs/img/spike_file.png", dpi=100)

@@ -8,6 +8,7 @@ it registers with (``parallel.py``).
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,14 @@ def is_gid(value: Any) -> bool:
     # issubclass on the type: isinstance would ask a HocObject for its __class__ (slow).
     kind = type(value)
     return kind is int or (issubclass(kind, (int, np.integer)) and kind is not bool)
+
+
+def stands_for_gid(value: Any) -> bool:
+    """Whether ``value``, where no integer was given, can only have been meant as a gid:
+    a number or a string (``1.5``, ``"3"``), which no NEURON source or target is;
+    ``as_gid`` then accepts it or says why not."""
+    kind = type(value)
+    return kind is not bool and issubclass(kind, (numbers.Number, str, bytes))
 
 
 def unwrap(obj: Any) -> Any:

@@ -35,21 +35,72 @@ GID_LIMIT = 2**31
 
 def as_gid(value: Any) -> int:
     """``value`` as a gid (an integer from 0 to 2**31 - 1); numpy integers and integral
-    floats (hoc numbers) are accepted. Anything else raises ``GidError``."""
+    floats (hoc numbers) are accepted. Anything else (``0.5``, ``"3"``, ``True``) raises
+    ``GidError``.
+
+    Example::
+
+        as_gid(np.int64(3)), as_gid(3.0)   # 3, 3
+    """
     try:
+        if isinstance(value, bool):
+            raise TypeError
         gid = operator.index(value)
     except TypeError:
         if not (isinstance(value, float) and value.is_integer()):
-            raise GidError(
-                f"{rank_tag()} gid must be an integer from 0 to 2**31 - 1, not {value!r}"
-            ) from None
+            raise GidError(f"{rank_tag()} {_GID_RULE}, not {shown(value)}") from None
         gid = int(value)
     if not 0 <= gid < GID_LIMIT:
-        raise GidError(
-            f"{rank_tag()} gid must be an integer from 0 to 2**31 - 1 (NEURON keeps gids "
-            f"in a C int), not {gid}"
-        )
+        raise GidError(f"{rank_tag()} {_GID_RULE} (NEURON keeps gids in a C int), not {shown(gid)}")
     return gid
+
+
+def as_gids(values: Any) -> np.ndarray:
+    """``values`` (an iterable of gids or an array) as an int64 array, each checked as
+    ``as_gid`` does: a gid that is not an integer from 0 to 2**31 - 1 (``0.5``, ``"3"``,
+    ``nan``, ``-1``) raises ``GidError`` naming the first such and its position, instead
+    of being truncated or cast. Arrays of numbers are checked at once, without a loop.
+
+    Example::
+
+        as_gids(range(3)), as_gids(np.array([4.0, 2.0]))   # array([0, 1, 2]), array([4, 2])
+    """
+    if isinstance(values, (str, bytes)):
+        raise GidError(f"{rank_tag()} gids must be a sequence of integers, not {values!r}")
+    try:
+        items = values if isinstance(values, np.ndarray) else list(values)
+    except TypeError:
+        raise GidError(
+            f"{rank_tag()} gids must be a sequence of integers, not {shown(values)}"
+        ) from None
+    array = np.asarray(items).ravel()
+    if array.dtype.kind in "iu":
+        bad = (array < 0) | (array >= GID_LIMIT)
+    elif array.dtype.kind == "f":
+        bad = ~np.isfinite(array) | (array != np.floor(array)) | (array < 0)
+        bad |= array >= GID_LIMIT
+    else:  # strings, bools, objects, mixtures: each on its own, to name what was given
+        given = items if isinstance(items, list) else array.tolist()
+        return np.array([as_gid(item) for item in given], dtype=np.int64)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise GidError(
+            f"{rank_tag()} {_GID_RULE}, not {shown(array[first])} (item {first} of {array.size})"
+        )
+    return array.astype(np.int64, copy=False)
+
+
+_GID_RULE = "gid must be an integer from 0 to 2**31 - 1"
+
+
+def shown(value: Any) -> str:
+    """``value`` for a message: numpy scalars as Python's (3, not ``np.int64(3)``).
+
+    Example::
+
+        shown(np.int64(3)), shown("3")   # '3', "'3'"
+    """
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 class GidRegistry:
@@ -107,8 +158,7 @@ def distribute(
 
         distribute(range(10), rank=1, size=3)  # array([1, 4, 7])
     """
-    all_gids = np.asarray(list(gids) if not isinstance(gids, np.ndarray) else gids)
-    all_gids = all_gids.astype(np.int64, copy=False).ravel()
+    all_gids = as_gids(gids)
     if strategy == "round_robin":
         return all_gids[rank::size].copy()
     if strategy == "block":
@@ -146,6 +196,7 @@ def _lpt_mask(load: np.ndarray, rank: int, size: int) -> np.ndarray:
 
 DUPLICATE, MISSING = 0, 1
 Problem = tuple[int, int, tuple[int, ...]]  # (kind, gid, ranks)
+Counts = tuple[int, int]  # (duplicated, missing)
 
 
 def check(comm: Any, registry: GidRegistry) -> tuple[list[str], int]:
@@ -158,18 +209,37 @@ def check(comm: Any, registry: GidRegistry) -> tuple[list[str], int]:
     owned = np.fromiter(registry.owned, dtype=np.int64, count=len(registry.owned))
     wanted = np.fromiter(registry.wanted, dtype=np.int64, count=len(registry.wanted))
     registry.checked = (len(registry.owned), len(registry.wanted))
+    problems, counts = _found(comm, owned, wanted)
+    return [_describe(problem) for problem in problems], sum(counts)
+
+
+def unowned(comm: Any, owned: np.ndarray, wanted: np.ndarray) -> tuple[list[int], int]:
+    """The gids in any rank's ``wanted`` that no rank has in ``owned``: the first
+    ``REPORT_LIMIT`` of them in order, and how many there are, identically on every
+    rank. Collective over ``comm``, in the steps of ``check``.
+
+    Example::
+
+        unowned(comm, np.array([0, 1]), np.array([1, 99]))   # ([99], 1) on one rank
+    """
+    problems, (_, missing) = _found(comm, owned, wanted)
+    return [gid for kind, gid, _ in problems if kind == MISSING], missing
+
+
+def _found(comm: Any, owned: np.ndarray, wanted: np.ndarray) -> tuple[list[Problem], Counts]:
+    """The first problems of each kind and the count of each, the same on every rank."""
     if comm is None or comm.Get_size() == 1:
-        problems, total = _problems([owned], [wanted])
-    else:
-        # The reports meet at rank 0 and only the first of each kind go back: no rank but
-        # rank 0 holds P of anything.
-        reports = gather(_problems(*_route_to_checkers(comm, owned, wanted)), 0, comm)
-        summary = None
-        if reports is not None:
-            found = [problem for problems, _ in reports for problem in problems]
-            summary = (_first_of_each_kind(found), sum(count for _, count in reports))
-        problems, total = broadcast(summary, 0, comm)
-    return [_describe(problem) for problem in _first_of_each_kind(problems)], total
+        problems, counts = _problems([owned], [wanted])
+        return _first_of_each_kind(problems), counts
+    # The reports meet at rank 0 and only the first of each kind go back: no rank but
+    # rank 0 holds P of anything.
+    reports = gather(_problems(*_route_to_checkers(comm, owned, wanted)), 0, comm)
+    summary = None
+    if reports is not None:
+        found = [problem for problems, _ in reports for problem in problems]
+        counts = tuple(int(sum(column)) for column in zip(*(c for _, c in reports)))
+        summary = (_first_of_each_kind(found), counts)
+    return broadcast(summary, 0, comm)
 
 
 def _route_to_checkers(
@@ -193,9 +263,9 @@ def _route_to_checkers(
 
 def _problems(
     owned_from: list[np.ndarray], wanted_from: list[np.ndarray]
-) -> tuple[list[Problem], int]:
-    """Duplicated and missing gids (at most ``REPORT_LIMIT`` of each) and their total,
-    given the gids each rank owns and wants."""
+) -> tuple[list[Problem], Counts]:
+    """Duplicated and missing gids (at most ``REPORT_LIMIT`` of each) and the count of
+    each, given the gids each rank owns and wants."""
     owners, owner_ranks = _labelled(owned_from)
     order = np.argsort(owners, kind="stable")
     owners, owner_ranks = owners[order], owner_ranks[order]
@@ -211,7 +281,7 @@ def _problems(
         (MISSING, gid, _ranks(wanted_ranks[lost & (wanted == gid)]))
         for gid in missing[:REPORT_LIMIT].tolist()
     ]
-    return found, int(duplicated.size + missing.size)
+    return found, (int(duplicated.size), int(missing.size))
 
 
 def _labelled(per_rank: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

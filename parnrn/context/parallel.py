@@ -26,8 +26,8 @@ from ..log import logger
 from ..ranks import rank_tag
 from ..runtime import neuron_context, start
 from . import balance, gids, reports, run, runreport, spikes, sweep
-from .connect import HocObject, is_gid, set_weights, spike_detector, unwrap
-from .gids import GID_LIMIT, as_gid
+from .connect import HocObject, is_gid, set_weights, spike_detector, stands_for_gid, unwrap
+from .gids import GID_LIMIT, as_gid, as_gids, shown
 from .network import Network
 
 # NEURON's pc.allreduce codes.
@@ -268,7 +268,7 @@ class ParallelContext:
                             f"(first: {', '.join(map(str, twice[:5]))})"
                         )
                     merged.update(part)
-                balance.BalanceFile({int(g): float(c) for g, c in merged.items()}).save(path)
+                balance.BalanceFile({as_gid(g): float(c) for g, c in merged.items()}).save(path)
 
     def set_gid2node(self, gid: int, id: int | None = None) -> None:
         """Assign ``gid`` to rank ``id`` (default: this rank). Registering a gid twice on
@@ -444,14 +444,18 @@ class ParallelContext:
     def _transfer_key(self, args: tuple) -> None:
         key = args[-1] if args else None
         if not isinstance(key, (int, float, np.integer, np.floating)) or key < 0:
-            raise GidError(f"{rank_tag()} transfer keys (sgid) must be numbers >= 0, not {key!r}")
+            raise GidError(
+                f"{rank_tag()} transfer keys (sgid) must be numbers >= 0, not {shown(key)}"
+            )
         self.network.transfer_pending = True
 
     def spike_record(
         self, gids: Any = -1, time_vector: Any = None, gid_vector: Any = None
     ) -> tuple[Any, Any]:
-        """Record the spikes of ``gids`` (-1: every gid registered so far) into two Vectors,
-        created when not given; returns ``(time_vector, gid_vector)``.
+        """Record the spikes of ``gids`` (-1: every gid registered so far; a gid; or a
+        Vector, array or list of gids) into two Vectors, created when not given; returns
+        ``(time_vector, gid_vector)``. A gid that is not an integer from 0 to 2**31 - 1
+        is a ``GidError``.
 
         Example::
 
@@ -459,11 +463,22 @@ class ParallelContext:
         """
         tv = self._Vector() if time_vector is None else time_vector
         gv = self._Vector() if gid_vector is None else gid_vector
+        recorded = self._recorded_gids(unwrap(gids))
         try:
-            self.network.records.record(self._pc, unwrap(gids), unwrap(tv), unwrap(gv))
+            self.network.records.record(self._pc, recorded, unwrap(tv), unwrap(gv))
         except RuntimeError as exc:
-            raise hoc_error(f"spike_record({gids!r})", exc) from exc
+            raise hoc_error(f"spike_record({shown(recorded)})", exc) from exc
         return tv, gv
+
+    def _recorded_gids(self, gids: Any) -> Any:
+        """``gids`` as NEURON's ``spike_record`` takes them (-1, a gid or a Vector of
+        gids), each gid checked."""
+        if isinstance(gids, self._Vector):
+            as_gids(gids.as_numpy())
+            return gids
+        if is_gid(gids) or stands_for_gid(gids):
+            return -1 if gids == -1 else as_gid(gids)
+        return self._Vector(as_gids(gids))
 
     def gather_spikes(self, root: int | None = 0) -> spikes.Spikes | None:
         """Every rank's recorded spikes as a ``Spikes`` on ``root`` (None elsewhere); with
@@ -530,6 +545,12 @@ class ParallelContext:
         most ``buffer_mib`` MiB (at least one spike-exchange interval) before it writes.
         The node id of a cell is its gid. Call before the first run. Collective.
 
+        Raised on every rank, naming ``path``: ``GidError`` for a gid that is a cell on
+        no rank (or not an integer); ``FileExistsError`` (unless ``overwrite``),
+        ``FileNotFoundError`` or ``PermissionError`` for a path rank 0 cannot create;
+        ``ValueError`` from the first ``run`` that would end before ``start``. A run that
+        fails removes the file being written and drops the report.
+
         Example::
 
             p.parallel.report("soma_v", range(ncell), "v", dt=0.1)
@@ -556,9 +577,12 @@ class ParallelContext:
         """parnrn's collective run, serial or parallel, with no other call: gid check,
         ``set_maxstep``, ``setup_transfer`` when any rank needs it, ``finitialize(v_init)``
         on the first run of the network, ``psolve(tstop)``. A second call continues from
-        the current time. ``progress`` shows a bar on rank 0; ``strict`` turns gid
-        problems into ``GidError`` (default: ``settings.strict``). Rank 0 logs the run
-        report (``run_report``) unless ``quiet``. Collective.
+        the current time (a ``tstop`` before it, or one NEURON cannot run to, is a
+        ``ValueError`` on every rank before anything runs). ``progress`` shows a bar on
+        rank 0; ``strict`` turns gid problems into ``GidError`` (default:
+        ``settings.strict``). On several ranks rank 0 logs one line of the run report
+        (load balance, imbalance) unless ``quiet``; its table per rank is logged at DEBUG
+        and returned by ``run_report()``. Collective.
 
         Not stdrun's ``h.run`` (that is ``p.run``), and ``psolve`` stays NEURON's own: a
         script that calls ``h.finitialize``/``h.stdinit`` itself goes on with
@@ -678,6 +702,9 @@ class ParallelContext:
             p.parallel.run(100)
         """
         self._check_subworld()
+        with transport.collective(self.comm):  # a bad value on one rank: raised on all
+            run.check_v_init(v_init)
+            run.check_dt(self._h)
         run.prepare(self.network, self._h, self._pc, self.comm)
         run.finitialize(self.network, self._h, v_init)
 
@@ -817,6 +844,8 @@ def ParallelCon(a: Any, b: Any, output: bool = True, **netcon_kw: Any) -> Any:
       ``gid``, wherever it lives (a receiver). The receiving NetCon's threshold is never
       set: that would change the shared source (NEURON issue #2135).
 
+    A gid that is not an integer from 0 to 2**31 - 1 (``1.5``, ``"3"``) is a ``GidError``.
+
     Returns the NetCon. Example::
 
         p.ParallelCon(soma, gid)                                   # transmit
@@ -824,6 +853,8 @@ def ParallelCon(a: Any, b: Any, output: bool = True, **netcon_kw: Any) -> Any:
     """
     pc = ParallelContext._instance or ParallelContext()
     a_gid, b_gid = is_gid(a), is_gid(b)
+    if not (a_gid or b_gid):  # no integer: a number or a string stands for the gid
+        a_gid, b_gid = stands_for_gid(a), stands_for_gid(b)
     if a_gid and not b_gid:
         if "threshold" in netcon_kw:
             raise ParallelConnectError(

@@ -6,6 +6,11 @@ Vector, so the run costs what recording into Vectors costs; ``flush``, called be
 pieces of ``psolve``, copies every Vector out in one block, empties them and hands the
 block to ``parnrn.output.ReportFile``. The run is cut so that the Vectors never hold more
 than the buffer. The node id of a cell in the file is its gid.
+
+Everything that would make a file a SONATA reader refuses, or one that silently misses
+what was asked for, is an error on every rank naming the user's path: a gid that is a
+cell on no rank, a run that ends before the report starts. A run that fails removes the
+report's temporary file.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from .. import transport
 from ..errors import GidError
 from ..output import ReportFile
 from ..ranks import rank_tag
+from .gids import as_gids, unowned
 from .network import Network
 
 # Units of the usual range variables; others need units=...
@@ -49,11 +55,15 @@ class Report:
         units: str | None,
         overwrite: bool,
     ):
-        self.h, self.comm, self.dt = h, comm, dt
+        self.h, self.comm, self.dt, self.path = h, comm, dt, path
         self.start, self.stop = start, math.inf if stop is None else stop
         with transport.collective(comm):
             self._check(network, dt, start, stop, buffer_mib, sections)
-            mine = sorted({int(g) for g in gids} & set(network.transmitters))
+            wanted = as_gids(gids)
+        cells = np.fromiter(network.transmitters, dtype=np.int64, count=len(network.transmitters))
+        _refuse_unknown(path, *unowned(comm, cells, wanted))
+        with transport.collective(comm):
+            mine = sorted(set(wanted.tolist()) & set(network.transmitters))
             self.vectors, counts, element_ids = [], [], []
             for gid in mine:
                 refs = _references(gid, network, variable, sections)
@@ -121,6 +131,35 @@ class Report:
         """Flush and give the file its final name. Collective."""
         self.flush()
         self.file.finish()
+
+    def check_run_to(self, tstop: float) -> None:
+        """Raise ``ValueError`` when a run to ``tstop`` would leave this report with no
+        data at all: it starts after the end of the run, and no earlier run reached it
+        (SONATA readers refuse such a file: "tstart is after the end of the range")."""
+        if self.file.rows == 0 and self.start > tstop - self.h.dt / 2:
+            raise ValueError(
+                f"{rank_tag()} report {self.path} starts at {self.start:g} ms, after the end "
+                f"of this run (tstop = {tstop:g} ms): it would hold no data, a file SONATA "
+                f"readers refuse. Run past {self.start:g} ms, or give the report an earlier "
+                f"start"
+            )
+
+    def abandon(self) -> None:
+        """Remove the temporary file, after a failed run (on any rank: the one that
+        failed may be the only one that can)."""
+        self.file.abandon()
+
+
+def _refuse_unknown(path: str, first: list[int], total: int) -> None:
+    """Raise ``GidError`` naming the gids asked for that are a cell on no rank."""
+    if not total:
+        return
+    more = f", ... ({total} in all)" if total > len(first) else ""
+    raise GidError(
+        f"{rank_tag()} report {path}: gid(s) {', '.join(map(str, first))}{more} are not a "
+        f"cell on any rank (no p.ParallelCon(source, gid), or set_gid2node and cell); "
+        f"register every cell before the report"
+    )
 
 
 def _references(gid: int, network: Network, variable: str, sections: Any) -> list[Any]:

@@ -2,16 +2,20 @@
 
 NEURON measures, per rank, the time spent integrating (``pc.step_time``) and the time spent
 in the spike exchange (``pc.wait_time``), which is mostly waiting for the slowest rank.
-``start`` reads those counters (and ``pc.spike_statistics``) before ``psolve``, ``finish``
-reads them after, gathers one small row per rank to rank 0 in a single collective, and
-returns a ``RunReport`` there (None on the other ranks), logging a short table unless told
-to be quiet. NEURON's advice: load balance = mean computation / max(computation + wait);
+``counters`` reads those counters (and ``pc.spike_statistics``) before ``psolve``,
+``finish`` reads them after, gathers one small row per rank to rank 0 in a single
+collective, and returns a ``RunReport`` there (None on the other ranks). Rank 0 logs one
+line per run on several ranks (none on one, where there is no balance to report), and
+the table per rank at DEBUG; runs inside a task of ``p.parallel.map`` (``map_task``) log
+nothing. NEURON's advice: load balance = mean computation / max(computation + wait);
 keep the imbalance (max / mean - 1 of computation) under 20 %.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,8 @@ from ..log import logger
 
 # Ranks shown one per line; more are summarised as min, mean and max.
 TABLE_RANKS = 8
+# Whether this process is running a task of p.parallel.map (see map_task).
+_in_map_task = False
 _COLUMNS = (
     "set-up s",
     "computation s",
@@ -82,25 +88,61 @@ class RunReport:
 
     @property
     def load_balance(self) -> float:
-        """mean computation / max(computation + wait): 1 is perfect."""
+        """mean computation / max(computation + wait): the share of the run the ranks
+        spent computing, on average; 1 is perfect. Waiting lowers it, whether for a
+        busier rank (imbalance) or for the spike exchange itself (communication, cores
+        shared with other work)."""
         busiest = float((self.computation + self.wait).max())
         return float(self.computation.mean()) / busiest if busiest > 0 else 1.0
 
     @property
     def imbalance(self) -> float:
-        """max / mean - 1 of the computation times: 0 is perfect."""
+        """max / mean - 1 of the computation times: how much more the busiest rank
+        computed than the mean; 0 is perfect. Balancing the cells gains at most this."""
         return imbalance(self.computation)
 
     @property
     def speedup(self) -> float:
-        """How much faster the run's integration would be, at most, with perfect balance
-        (every rank computing the mean and waiting for no one): 1 / ``load_balance``."""
+        """How much faster the run's integration would be, at most, if no rank waited at
+        all (every rank computing the mean, the spike exchange free): 1 /
+        ``load_balance``. Only the ``imbalance`` part of it is balance's to gain."""
         balance = self.load_balance
         return 1.0 / balance if balance > 0 else 1.0
 
+    def summary(self) -> str:
+        """The run in one line: its span, ranks and psolve time, the load balance and the
+        imbalance, each said for what it measures.
+
+        Example::
+
+            report.summary()
+            # 'run 0 -> 100 ms on 4 ranks in 1.52 s: load balance 0.34 (the ranks computed
+            # 34% of the time and waited the rest in the spike exchange; with no wait at
+            # all, at most 2.93x faster), imbalance 2.5% (the busiest rank's computation
+            # over the mean: what balancing the cells can gain)'
+        """
+        ranks = f"{self.ranks} rank{'s' if self.ranks > 1 else ''}"
+        return (
+            f"run {self.t_start:g} -> {self.t_stop:g} ms on {ranks} in "
+            f"{self.psolve.max():.3g} s: load balance {self.load_balance:.2f} (the ranks "
+            f"computed {self.load_balance:.0%} of the time and waited the rest in the spike "
+            f"exchange; with no wait at all, at most {self.speedup:.2f}x faster), imbalance "
+            f"{self.imbalance:.1%} (the busiest rank's computation over the mean: what "
+            f"balancing the cells can gain)"
+        )
+
     def table(self) -> str:
-        """The report as a short text table (every rank up to ``TABLE_RANKS``, otherwise
-        the min, mean and max of each column)."""
+        """``summary()`` and the report per rank as a short text table (every rank up to
+        ``TABLE_RANKS``, otherwise the min, mean and max of each column).
+
+        Example::
+
+            print(p.parallel.run_report().table())
+        """
+        return f"{self.summary()}\n{self.per_rank()}"
+
+    def per_rank(self) -> str:
+        """The table of ``table()`` without its summary line."""
         columns = np.column_stack(
             [
                 self.setup,
@@ -120,13 +162,7 @@ class RunReport:
                 ("mean", columns.mean(axis=0)),
                 ("max", columns.max(axis=0)),
             ]
-        head = f"{'rank':>5}" + "".join(f"{name:>15}" for name in _COLUMNS)
-        lines = [
-            f"run {self.t_start:g} -> {self.t_stop:g} ms on {self.ranks} rank(s): load balance "
-            f"{self.load_balance:.2f}, imbalance {self.imbalance:.1%}, perfect balance would "
-            f"be at most {self.speedup:.2f}x faster",
-            head,
-        ]
+        lines = [f"{'rank':>5}" + "".join(f"{name:>15}" for name in _COLUMNS)]
         for label, row in rows:
             times = "".join(f"{value:>15.3f}" for value in row[:3])
             counts = "".join(f"{value:>15.0f}" for value in row[3:])
@@ -186,8 +222,8 @@ def finish(
     quiet: bool = False,
 ) -> RunReport | None:
     """Gather the run's counters (taken ``before`` psolve; the run began at ``started``)
-    to rank 0 in one collective; return the report there, None elsewhere, and log its
-    table on rank 0 unless ``quiet``. Collective."""
+    to rank 0 in one collective; return the report there, None elsewhere. Rank 0 logs
+    the report (see ``log``) unless ``quiet``. Collective."""
     after = counters(h, pc)
     compartments = sum(sec.nseg for sec in h.allsec())
     row = (
@@ -218,5 +254,34 @@ def finish(
         compartments=table[:, 7].astype(np.int64),
     )
     if not quiet:
-        logger.info("%s", report.table())
+        log(report)
     return report
+
+
+def log(report: RunReport) -> None:
+    """Log ``report``: its ``summary()`` at INFO on several ranks (one rank has no balance
+    to report), the table per rank at DEBUG; nothing inside a ``map_task``."""
+    if _in_map_task:
+        return
+    if report.ranks > 1:
+        logger.info("%s", report.summary())
+    logger.debug("run report per rank:\n%s", report.per_rank())
+
+
+@contextmanager
+def map_task() -> Iterator[None]:
+    """The runs inside are tasks of ``p.parallel.map``: they log no report (a sweep of
+    1000 items would log 1000); ``p.parallel.run_report()`` still returns each one. Also
+    a decorator, ``@map_task()``.
+
+    Example::
+
+        with map_task():
+            result = fn(item)   # its p.parallel.run logs nothing
+    """
+    global _in_map_task
+    outer, _in_map_task = _in_map_task, True
+    try:
+        yield
+    finally:
+        _in_map_task = outer

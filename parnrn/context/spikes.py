@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..output.files import check_writable, remove_temporary, temporary_name
 from ..ranks import rank_tag
 from ..transport import gather_arrays
 
@@ -65,6 +66,7 @@ def gather(records: SpikeRecords, comm: Any, root: int | None = 0) -> Spikes | N
         return None
     spikes = Spikes(*gathered)
     spikes._owned = True  # new arrays from the gather: sorted in place
+    spikes.ranks = 1 if comm is None else comm.Get_size()
     return spikes
 
 
@@ -93,6 +95,7 @@ class Spikes:
             )
         self._sorted = False
         self._owned = False  # True: the arrays are this Spikes' own, to sort in place
+        self.ranks: int | None = None  # the ranks they were gathered from, when known
 
     def _sort(self) -> None:
         if self._sorted:
@@ -220,37 +223,84 @@ class Spikes:
             group = file["spikes"][population]
             return cls(group["timestamps"][()], group["node_ids"][()].astype(np.int64))
 
-    def raster(self, ax: Any = None, **scatter_kw: Any) -> Any:
-        """Draw a raster (time against gid) with matplotlib; returns the axes.
+    def raster(
+        self,
+        ax: Any = None,
+        *,
+        cells: int | None = None,
+        ranks: int | None = None,
+        title: str | None = None,
+        **scatter_kw: Any,
+    ) -> Any:
+        """Draw a raster (time against gid, one tick per spike) with matplotlib, on
+        ``ax`` or on a new figure of slide proportions; returns the axes.
+
+        The gid axis has whole-number ticks and spans gids 0 to ``cells - 1`` when
+        ``cells`` is given (every cell, not only those that fired). The ticks are as tall
+        as a gid's row, or sized by the spikes' density when rows are too thin, so that
+        they read at 20 cells and at thousands.
+        The title gives ``title``, the cells, the spikes and ``ranks`` (the ranks the
+        spikes were gathered from, known after ``gather_spikes``). ``scatter_kw`` go to
+        ``ax.scatter``.
 
         Example::
 
-            ax = spikes.raster()
-            ax.figure.savefig("raster.png")
+            ax = spikes.raster(cells=ncell, title="ring")   # 'ring: 20 cells, 81 spikes, 2 ranks'
+            ax.figure.savefig("raster.png", dpi=150)
         """
         if ax is None:
             plt = _need("matplotlib.pyplot", "plot", "draw a raster")
-            _, ax = plt.subplots()
-        options = {"s": 4, "marker": "|", "color": "k"} | scatter_kw
-        ax.scatter(self.times, self.gids, **options)
+            _, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
+        from matplotlib.ticker import MaxNLocator  # here: matplotlib loads with the figure
+
+        gids = self.gids
+        top = cells - 1 if cells else (int(gids.max()) if gids.size else 0)
+        ax.set_ylim(-0.5, top + 0.5)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        tick = _tick_points(ax, rows=top + 1, spikes=len(self))
+        options = {"marker": "|", "s": tick**2, "linewidths": max(0.5, tick / 8), "color": "k"}
+        ax.scatter(self.times, gids, **(options | scatter_kw))
+        ax.set_xlim(left=min(0.0, float(self.times.min())) if self.times.size else 0.0)
         ax.set_xlabel("time (ms)")
-        ax.set_ylabel("gid")
+        ax.set_ylabel("cell (gid)")
+        ax.set_title(self._raster_title(cells, ranks, title))
         return ax
+
+    def _raster_title(self, cells: int | None, ranks: int | None, title: str | None) -> str:
+        firing = np.unique(self.gids).size
+        parts = [f"{cells} cells" if cells else f"{firing} cells firing", f"{len(self)} spikes"]
+        ranks = self.ranks if ranks is None else ranks
+        if ranks is not None:
+            parts.append(f"{ranks} rank{'s' if ranks > 1 else ''}")
+        return (f"{title}: " if title else "") + ", ".join(parts)
+
+
+def _tick_points(ax: Any, rows: int, spikes: int) -> float:
+    """The height of a raster tick in points: most of a gid's row while rows are at
+    least 3 points tall (at most 12: a tick, not a bar, with a handful of cells); with
+    thinner rows a mark sized by the spikes' density instead, from 1.5 points (thousands
+    of cells firing, still apart) to 8 (a few spikes among thousands of cells, still
+    seen)."""
+    box = ax.get_window_extent()
+    width, height = box.width * 72 / ax.figure.dpi, box.height * 72 / ax.figure.dpi
+    row = height / max(rows, 1)
+    if row >= 3:
+        return min(0.8 * row, 12.0)
+    return float(np.clip(0.5 * np.sqrt(width * height / max(spikes, 1)), 1.5, 8.0))
 
 
 @contextmanager
 def _written_whole(path: str) -> Iterator[str]:
     """A temporary name beside ``path`` to write to, renamed to ``path`` only once the
     block ends without error (removed otherwise): no file under the final name is ever
-    half written."""
-    head, extension = os.path.splitext(path)
-    partial = f"{head}.partial-{os.getpid()}{extension}"  # savez wants its extension
+    half written. A folder that is missing or read-only is refused first, by ``path``."""
+    check_writable(path, overwrite=True)
+    partial = temporary_name(path)
     try:
         yield partial
         os.replace(partial, path)
     finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+        remove_temporary(partial)
 
 
 def _need(module: str, extra: str, purpose: str) -> Any:

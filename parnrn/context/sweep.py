@@ -48,6 +48,7 @@ from ..hocerror import hoc_error, is_hoc_error
 from ..log import logger
 from ..ranks import rank_tag
 from ..runtime import neuron_context, start
+from . import runreport
 
 # Seconds a leader gathers outcomes before sending them to rank 0 together.
 _BATCH = 0.002
@@ -76,6 +77,7 @@ def item_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(index)])
 
 
+@runreport.map_task()  # a sweep of 1000 items would log 1000 run reports
 def sweep(
     pc: Any,
     fn: Callable[[Any], Any],

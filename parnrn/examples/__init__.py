@@ -34,7 +34,6 @@ def report(spikes: Any, args: argparse.Namespace, name: str) -> None:
         import matplotlib
 
         matplotlib.use("Agg")  # no display on cluster nodes
-        ax = spikes.raster()
-        ax.set_title(f"{name}: {args.ncell} cells, {len(spikes)} spikes")
-        ax.figure.savefig(args.raster, dpi=120)
+        ax = spikes.raster(cells=args.ncell, title=name)
+        ax.figure.savefig(args.raster, dpi=150)
         print(f"{name}: raster written to {args.raster}", flush=True)

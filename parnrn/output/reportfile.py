@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import transport
 from ..ranks import rank_tag
-from .files import rank_size
+from .files import check_writable, rank_size, remove_temporary, temporary_name
 
 
 class ReportFile:
@@ -122,17 +122,13 @@ class ReportFile:
         return block
 
     def _created(self, overwrite: bool, nodes: Any, pointers: Any, elements: Any, units: str):
-        """Rank 0 refuses an existing path, then creates the file under a temporary name;
-        each rank writes its element ids in turn."""
-        head, extension = os.path.splitext(self.path)
-        partial = f"{head}.partial-{os.getpid()}{extension}" if self.rank == 0 else None
+        """Rank 0 refuses a path it cannot write, then creates the file under a temporary
+        name; each rank writes its element ids in turn."""
+        partial = temporary_name(self.path) if self.rank == 0 else None
         self.partial = transport.broadcast(partial, 0, self.comm)
         with transport.collective(self.comm):
             if self.rank == 0:
-                if os.path.lexists(self.path) and not overwrite:
-                    raise FileExistsError(
-                        f"{rank_tag()} {self.path} exists: remove it or pass overwrite=True"
-                    )
+                check_writable(self.path, overwrite)
                 with self._h5py.File(self.partial, "w") as file:
                     group = file.create_group(self.group)
                     data = group.create_dataset(
@@ -179,9 +175,8 @@ class ReportFile:
         if not rows:
             return
         if self.finished:  # back under a temporary name while rows are added
-            head, extension = os.path.splitext(self.path)
-            self.partial = f"{head}.partial-{os.getpid()}{extension}" if self.rank == 0 else None
-            self.partial = transport.broadcast(self.partial, 0, self.comm)
+            partial = temporary_name(self.path) if self.rank == 0 else None
+            self.partial = transport.broadcast(partial, 0, self.comm)
             with transport.collective(self.comm):
                 if self.rank == 0:
                     os.replace(self.path, self.partial)
@@ -210,9 +205,10 @@ class ReportFile:
         self.finished = True
 
     def abandon(self) -> None:
-        """Remove the temporary file (rank 0), after a failure on any rank."""
-        if self.rank == 0 and not self.finished and os.path.exists(self.partial):
-            os.remove(self.partial)
+        """Remove the temporary file, after a failure; any rank may (its name is known on
+        every rank), so that a rank that fails alone leaves nothing behind."""
+        if not self.finished:
+            remove_temporary(self.partial)
 
 
 def _write_rows(data: Any, row: int, start: int, stop: int, block: np.ndarray) -> None:

@@ -81,3 +81,32 @@ def test_symbol_lookup_finds_the_same_library_as_the_mapped_files():
     )
     assert result.returncode == 0, result.output
     assert result.stdout.startswith("True /"), result.output
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from parnrn import p\np.Section(name='soma')\np.parallel.run(1)",
+        "import parnrn\nfrom neuron import h\nprint(h.t)",
+    ],
+)
+def test_no_display_warning_from_neuron(code, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("NEURON_MODULE_OPTIONS", raising=False)
+    result = run_python(code)
+    assert result.returncode == 0, result.output
+    assert "DISPLAY" not in result.output and "No graphics" not in result.output
+
+
+SHOW_OPTIONS = "import os, parnrn\nprint(os.environ.get('NEURON_MODULE_OPTIONS'))"
+
+
+def test_nogui_keeps_the_users_options_and_display(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    kept = run_python(SHOW_OPTIONS, env={"NEURON_MODULE_OPTIONS": "-NSTACK 20000"})
+    assert kept.stdout.split("\n")[0] == "-NSTACK 20000 -nogui"
+    once = run_python(SHOW_OPTIONS, env={"NEURON_MODULE_OPTIONS": "-nogui -nobanner"})
+    assert once.stdout.split("\n")[0] == "-nogui -nobanner"
+    monkeypatch.delenv("NEURON_MODULE_OPTIONS", raising=False)
+    shown = run_python(SHOW_OPTIONS, env={"DISPLAY": ":0"})
+    assert shown.stdout.split("\n")[0] == "None"  # a display: the GUI stays possible

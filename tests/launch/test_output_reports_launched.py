@@ -91,3 +91,14 @@ def test_failure_while_writing_ends_the_job_and_leaves_no_file(tmp_path, ranks):
     assert f"rank {ranks - 1}/{ranks}" in done.stderr
     assert "should not have ended" not in done.stdout
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_failure_inside_psolve_ends_the_job_and_leaves_no_file(tmp_path, ranks):
+    script = os.path.join(SUPPORT, "report_failing.py")
+    done = run_mpi(ranks, [script, str(tmp_path), "callback"], 120)
+    assert done.returncode != 0
+    assert "the callback at 25 ms failed" in done.stderr
+    assert f"[rank {ranks - 1}/{ranks}] parnrn: rank {ranks - 1} failed" in done.stderr
+    assert "should not have ended" not in done.stdout
+    assert os.listdir(tmp_path) == []

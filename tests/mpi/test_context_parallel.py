@@ -30,6 +30,14 @@ def test_distribute_partitions_identically(pc, strategy):
         assert mine.tolist() == gids[pc.rank :: pc.size].tolist()
 
 
+def test_distribute_refuses_non_integral_gids_on_every_rank(pc):
+    with pytest.raises(GidError) as caught:
+        pc.distribute([0.5, 1.5, 2.5])
+    assert str(caught.value) == (
+        f"{prefix(pc)} gid must be an integer from 0 to 2**31 - 1, not 0.5 (item 0 of 3)"
+    )
+
+
 def test_broadcast_vector_in_place(pc):
     root = pc.size - 1
     vec = p.Vector([1.0, 2.0, 3.0]) if pc.rank == root else p.Vector(7)
@@ -152,6 +160,7 @@ def test_gather_spikes(pc):
             assert spikes is None
     everywhere = pc.gather_spikes(None)
     assert everywhere.times.tolist() == expected_times and len(everywhere) == 2 * size
+    assert everywhere.ranks == size  # for the raster's title
     with pytest.raises(TransportError) as caught:
         pc.gather_spikes(size)
     assert str(caught.value).startswith(prefix(pc) + " gather_spikes failed on rank")

@@ -1,5 +1,6 @@
 """Variable reports on 2 and 3 ranks, in process: the file read back equal to Vector.record
-gathered from every rank, an existing path and bad arguments raising on every rank. (The
+gathered from every rank, an existing path, a missing folder, bad arguments, gids that
+are no cell and a run that ends before the report starts raising on every rank. (The
 bits on 1, 2 and 3 ranks and a failure during the run: tests/launch.)"""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import libsonata
 import numpy as np
 import pytest
 
-from parnrn import RemoteRankError, p
+from parnrn import GidError, RemoteRankError, p
 from parnrn.examples import ring
 
 pytestmark = pytest.mark.mpi(min_size=2)
@@ -65,4 +66,41 @@ def test_bad_variable_on_one_rank_raises_on_every_rank(pc, cells, shared):
     expected = ValueError if pc.rank == owner else RemoteRankError
     with pytest.raises(expected, match="no range variable 'cai'"):
         pc.report("cai", [1], "cai", dt=0.1, path=os.path.join(shared, "cai.h5"))
+    assert os.listdir(shared) == []
+
+
+def test_gids_that_are_no_cell_are_refused_on_every_rank(pc, cells, shared):
+    path = os.path.join(shared, "v.h5")
+    with pytest.raises(GidError) as caught:
+        pc.report("v", [0, 1, 99], dt=0.1, path=path)
+    assert str(caught.value).startswith(
+        f"[rank {pc.rank}/{pc.size}] report {path}: gid(s) 99 are not a cell on any rank"
+    )
+    # Each rank lists only its own gids: 99 is still found missing, by every rank.
+    mine = [gid for gid in range(9) if gid % pc.size == pc.rank]
+    with pytest.raises(GidError, match=r"gid\(s\) 99 are not a cell on any rank"):
+        pc.report("v", mine + ([99] if pc.rank == pc.size - 1 else []), dt=0.1, path=path)
+    assert os.listdir(shared) == []
+
+
+def test_a_run_that_ends_before_the_report_starts_is_refused_on_every_rank(pc, cells, shared):
+    path = os.path.join(shared, "late.h5")
+    pc.report("v", range(9), dt=0.1, start=50, path=path)
+    with pytest.raises(ValueError, match=rf"^\[rank {pc.rank}/{pc.size}\] report .*late.h5 starts"):
+        pc.run(20)
+    pc.run(60)
+    if pc.rank == 0:
+        frame = libsonata.SomaReportReader(path)["default"].get()
+        assert frame.times[0] == pytest.approx(50) and list(frame.ids) == list(range(9))
+    pc.network.reports.clear()
+
+
+def test_a_missing_folder_is_named_by_the_path_given_on_every_rank(pc, cells, shared):
+    path = os.path.join(shared, "no", "v.h5")
+    expected = FileNotFoundError if pc.rank == 0 else RemoteRankError
+    with pytest.raises(expected, match=f"cannot write {path}: its folder .* does not exist"):
+        pc.report("v", range(9), dt=0.1, path=path)
+    pc.run(5)
+    with pytest.raises(expected, match="cannot write .*spikes.h5: its folder .* does not exist"):
+        pc.save_spikes(os.path.join(shared, "no", "spikes.h5"))
     assert os.listdir(shared) == []

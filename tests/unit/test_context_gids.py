@@ -72,6 +72,76 @@ def test_as_gid():
         gids.as_gid(-1)
     with pytest.raises(GidError, match=r"^\[rank 0/1\] gid must be .* not 2.5"):
         gids.as_gid(2.5)
+    with pytest.raises(GidError, match=r"^\[rank 0/1\] gid must be .* not True$"):
+        gids.as_gid(True)
+    with pytest.raises(GidError, match=r"^\[rank 0/1\] gid must be .* not -3$"):
+        gids.as_gid(np.int64(-3))
+
+
+RULE = r"^\[rank 0/1\] gid must be an integer from 0 to 2\*\*31 - 1"
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ([0.5, 1.5], "not 0.5 (item 0 of 2)"),  # was truncated to [0, 1]: two cells merged
+        (np.array([3, 2.5]), "not 2.5 (item 1 of 2)"),
+        ([1, np.nan], "not nan (item 1 of 2)"),
+        (np.array([4, -3]), "not -3 (item 1 of 2)"),
+        ([2, "3"], "not '3'"),
+        ([True, False], "not True"),
+    ],
+)
+def test_distribute_refuses_gids_that_are_not_integers(pc, given, named):
+    with pytest.raises(GidError, match=RULE) as caught:
+        pc.distribute(given)
+    assert str(caught.value).endswith(named)
+
+
+def test_distribute_refuses_what_is_not_a_sequence_of_gids(pc):
+    with pytest.raises(
+        GidError, match=r"^\[rank 0/1\] gids must be a sequence of integers, not 'ab'"
+    ):
+        pc.distribute("ab")
+    with pytest.raises(GidError, match=r"gids must be a sequence of integers, not 5$"):
+        pc.distribute(np.int64(5))
+    assert pc.distribute(np.array([4.0, 2.0])).tolist() == [4, 2]
+    assert pc.distribute(p.Vector([1, 2])).tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("gid", [1.5, np.float64(1.5), "3", -2])
+def test_every_call_that_takes_a_gid_refuses_one_that_is_not_an_integer(pc, gid):
+    cell = p.IntFire1()
+    named = r"not (1\.5|'3'|-2)( \(item 1 of 2\))?$"  # plain values, not np.float64(1.5)
+    calls = [
+        lambda: pc.set_gid2node(gid),
+        lambda: pc.cell(gid, cell),
+        lambda: pc.register(gid, cell),
+        lambda: pc.gid_connect(gid, cell),
+        lambda: p.ParallelCon(cell, gid),
+        lambda: p.ParallelCon(gid, cell, delay=1),
+        lambda: pc.spike_record(gid),
+        lambda: pc.spike_record([0, gid]),
+        lambda: pc.save_balance("unused.json", {gid: 1.0}),
+    ]
+    for call in calls:
+        with pytest.raises(GidError, match=RULE + r".* " + named):
+            call()
+    assert not pc.network.registry.owned and not pc.network.registry.wanted
+
+
+def test_spike_record_takes_a_list_of_gids(pc):
+    cells = [p.IntFire1() for _ in range(3)]
+    for gid, cell in enumerate(cells):
+        p.ParallelCon(cell, gid)
+    times, recorded = pc.spike_record([0, 2.0])
+    stim = p.NetStim()
+    stim.number, stim.start = 1, 1
+    kicks = [p.NetCon(stim, cell) for cell in cells]
+    for kick in kicks:
+        kick.weight[0] = 2
+    p.parallel.run(5)
+    assert sorted(recorded.to_python()) == [0.0, 2.0]
 
 
 def test_duplicate_gid_is_refused_before_neuron(pc):
@@ -115,6 +185,8 @@ def test_missing_source_warns_on_rank_0(pc, logged):
 
 
 def test_check_runs_again_only_after_changes(pc, logged):
+    cell = p.IntFire1()
+    p.ParallelCon(cell, 0)  # a cell: no warning that the run has none
     p.ParallelCon(7, p.IntFire1(), delay=1)
     p.parallel.run(1)
     p.parallel.run(2)
@@ -153,11 +225,11 @@ def test_report_is_limited_but_counts_all(pc):
 
 
 def test_duplicates_found_by_problems():
-    found, total = gids._problems(
+    found, counts = gids._problems(
         [np.array([1, 2, 3]), np.array([3, 4]), np.array([3, 1])],
         [np.array([5]), np.array([], dtype=np.int64), np.array([4, 5])],
     )
-    assert total == 3
+    assert counts == (2, 1)  # duplicated, missing
     assert found == [(gids.DUPLICATE, 1, (0, 2)), (gids.DUPLICATE, 3, (0, 1, 2)),
                      (gids.MISSING, 5, (0, 2))]  # fmt: skip
     assert gids._describe(found[1]) == "gid 3 is registered on ranks 0, 1, 2"

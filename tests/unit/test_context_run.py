@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import libsonata
 import numpy as np
 import pytest
 
-from parnrn import p
+from parnrn import log, p
+from parnrn.context import run
 from parnrn.examples import ring
 
 
@@ -96,3 +98,111 @@ def test_p_run_is_stdruns_run(pc):
     assert p.t == pytest.approx(2)
     p.continuerun(3)
     assert p.t == pytest.approx(3)
+
+
+@pytest.mark.parametrize(
+    ("tstop", "shown"),
+    [
+        ("100", "not '100' (a str)"),
+        (None, "not None (a NoneType)"),
+        (True, "not True (a bool)"),
+        (float("nan"), "not nan"),
+        (2e9, "not 2e+09"),
+        (np.float64(-5), "tstop = -5 ms is before the current time"),
+    ],
+)
+def test_bad_tstop_is_a_value_error_before_neuron_sees_it(pc, tstop, shown):
+    model = ring.build(4, 1)
+    with pytest.raises(ValueError, match=r"^\[rank 0/1\] run: ") as caught:
+        p.parallel.run(tstop)
+    assert shown in str(caught.value) and "t = 0 ms" in str(caught.value)
+    assert not pc.network.initialized  # nothing ran: the next run starts cleanly
+    p.parallel.run(5)
+    assert p.t == pytest.approx(5)
+    del model
+
+
+def test_a_run_to_an_earlier_time_is_refused_and_the_network_goes_on(pc):
+    model = ring.build(4, 1)
+    p.parallel.run(30)
+    with pytest.raises(ValueError, match=r"\[rank 0/1\] run: tstop = 20 ms is before the current"):
+        p.parallel.run(20)
+    with pytest.raises(ValueError, match=r"t = 30 ms: a run continues from where"):
+        p.parallel.run(-5)
+    # t is 30 up to NEURON's rounding, on either side: a run to 30 again does nothing.
+    p.parallel.run(30)
+    p.parallel.run(40)
+    p.parallel.run(40)
+    assert p.t == pytest.approx(40)
+    del model
+
+
+@pytest.mark.parametrize("v_init", [float("nan"), float("inf"), "-65"])
+def test_bad_v_init_is_a_value_error(pc, v_init):
+    p.Section(name="soma")
+    with pytest.raises(ValueError, match=r"\[rank 0/1\] v_init must be a finite number of mV"):
+        p.parallel.run(1, v_init=v_init)
+    with pytest.raises(ValueError, match=r"\[rank 0/1\] v_init must be a finite number of mV"):
+        p.parallel.finitialize(v_init)
+    assert not pc.network.initialized
+
+
+@pytest.mark.parametrize("dt", [0, -0.025, float("nan")])
+def test_bad_dt_is_a_value_error(pc, dt):
+    p.Section(name="soma")
+    saved = p.dt
+    p.dt = dt
+    try:
+        with pytest.raises(ValueError, match=r"\[rank 0/1\] h.dt must be a finite number of ms"):
+            p.parallel.run(1)
+    finally:
+        p.dt = saved
+
+
+@pytest.mark.parametrize("progress", [False, True])
+@pytest.mark.parametrize("buffer_mib", [None, 0.001, 4.0])
+def test_continued_runs_with_reports_and_progress(pc, tmp_path, progress, buffer_mib):
+    whole = ring_spikes([40])
+    p.parallel.gid_clear()
+    model = ring.build(10, 3)
+    if buffer_mib is not None:
+        path = tmp_path / "v.h5"
+        pc.report("v", range(10), dt=0.1, buffer_mib=buffer_mib, path=path)
+    for tstop in (30, 40, 40, 52.5):
+        p.parallel.run(tstop, progress=progress)
+        assert p.t == pytest.approx(tstop)
+    spikes = p.parallel.gather_spikes()
+    del model
+    assert spikes.times[spikes.times <= 40].tolist() == whole.times.tolist()
+    if buffer_mib is not None:
+        frame = libsonata.SomaReportReader(str(path))["default"].get()
+        assert np.asarray(frame.data).shape[0] in (525, 526)
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["v.h5"]
+        pc.network.reports.clear()
+
+
+def test_pieces_never_end_before_t():
+    assert run.piece_stops(29.99999999999883, 40, 10, 0.025) == [40]
+    assert run.piece_stops(0, 25, 10, 0.025) == [10, 20, 25]
+    assert run.piece_stops(0, 20.01, 10, 0.025) == [10, 20.01]
+    assert run.piece_stops(40.00000000000053, 40, 10, 0.025) == []
+
+
+def test_a_run_without_cells_warns_once(pc, capsys, monkeypatch):
+    monkeypatch.setattr(log, "_warned", set())
+    soma = p.Section(name="soma")  # a section, but no gid: no spikes to record
+    p.parallel.run(1)
+    p.parallel.run(2)
+    warnings = capsys.readouterr().err.splitlines()
+    assert [line for line in warnings if "WARNING" in line] == [
+        "[rank 0/1] parnrn WARNING: no rank has a cell (a gid registered with "
+        "p.ParallelCon(source, gid), or set_gid2node and cell): p.parallel.run records no "
+        "spikes, and gather_spikes() will be empty (warned once)"
+    ]
+    assert len(p.parallel.gather_spikes()) == 0
+    pc.gid_clear()
+    monkeypatch.setattr(log, "_warned", set())
+    model = ring.build(3, 1)
+    p.parallel.run(1)
+    assert "WARNING" not in capsys.readouterr().err
+    del model, soma

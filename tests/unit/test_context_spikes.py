@@ -108,7 +108,40 @@ def test_raster(spikes):
     offsets = ax.collections[0].get_offsets()
     assert offsets[:, 0].tolist() == spikes.times.tolist()
     assert offsets[:, 1].tolist() == spikes.gids.tolist()
+    assert ax.get_title() == "4 cells firing, 5 spikes"
     assert spikes.raster(ax) is ax
+
+
+def raster_of(ncell, nspikes, **kw):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    rng = np.random.default_rng(1)
+    spikes = Spikes(rng.uniform(0, 100, nspikes), rng.integers(0, ncell, nspikes))
+    ax = spikes.raster(cells=ncell, **kw)
+    tick = np.sqrt(ax.collections[0].get_sizes()[0])  # points
+    return ax, tick
+
+
+@pytest.mark.parametrize(("ncell", "nspikes"), [(20, 80), (2000, 80), (2000, 30000)])
+def test_raster_reads_at_20_and_2000_cells(ncell, nspikes):
+    ax, tick = raster_of(ncell, nspikes, ranks=4, title="ring")
+    assert ax.get_title() == f"ring: {ncell} cells, {nspikes} spikes, 4 ranks"
+    assert ax.get_ylim() == (-0.5, ncell - 0.5)  # every cell, fired or not
+    ticks = ax.get_yticks()
+    assert len(ticks) > 2 and np.all(ticks == np.round(ticks))  # whole gids, no 17.5
+    assert ax.get_ylabel() == "cell (gid)" and ax.get_xlabel() == "time (ms)"
+    row = ax.get_window_extent().height * 72 / ax.figure.dpi / ncell
+    if ncell == 20:
+        assert 0.5 * row < tick < row  # a tick per row, apart from the next
+    else:
+        assert tick >= 1.5  # visible, however thin the rows
+    if nspikes == 80 and ncell == 2000:
+        assert tick >= 6  # a few spikes among many cells stay visible
+
+
+def test_gathered_spikes_know_their_ranks(pc):
+    assert p.parallel.gather_spikes().ranks == 1
 
 
 @pytest.mark.parametrize("module", ["h5py", "matplotlib"])

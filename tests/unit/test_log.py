@@ -6,14 +6,6 @@ import logging
 import pytest
 
 from parnrn import configure, log
-from parnrn.settings import settings
-
-
-@pytest.fixture
-def restore_settings():
-    saved = (settings.log_level, settings.log_ranks)
-    yield
-    configure(log_level=saved[0], log_ranks=saved[1])
 
 
 def test_configure_changes_level_and_rejects_bad_values(capsys, restore_settings):

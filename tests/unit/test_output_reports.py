@@ -1,5 +1,6 @@
 """Variable reports on one rank: continued runs, a bounded buffer, bad arguments, an
-existing path, and a failure while writing that leaves no file."""
+existing path or a missing folder, gids that are no cell, a run that ends before the
+report starts, and failures while writing or running that leave no file."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import libsonata
 import numpy as np
 import pytest
 
-from parnrn import p
+from parnrn import GidError, HocError, p
 from parnrn.examples import ring
 from parnrn.output import reportfile
 
@@ -86,3 +87,63 @@ def test_failure_while_writing_leaves_no_file(pc, cells, tmp_path, monkeypatch):
         pc.run(10)
     assert list(tmp_path.iterdir()) == []
     pc.network.reports.clear()
+
+
+def test_gids_that_are_no_cell_are_refused(pc, cells, tmp_path):
+    path = tmp_path / "v.h5"
+    with pytest.raises(GidError) as caught:
+        pc.report("v", [0, 1, 99], dt=0.1, path=path)  # used to write node ids [0 1]
+    assert str(caught.value).startswith(
+        f"[rank 0/1] report {path}: gid(s) 99 are not a cell on any rank"
+    )
+    with pytest.raises(GidError, match=r"gid\(s\) 6, 7, .*, 15, \.\.\. \(94 in all\) are not"):
+        pc.report("v", range(100), dt=0.1, path=path)
+    with pytest.raises(GidError, match=r"^\[rank 0/1\] gid must be an integer .* not 1.5"):
+        pc.report("v", [0, 1.5], dt=0.1, path=path)
+    assert list(tmp_path.iterdir()) == [] and not pc.network.reports
+
+
+def test_a_run_that_ends_before_the_report_starts_is_refused(pc, cells, tmp_path):
+    path = tmp_path / "late.h5"
+    pc.report("v", [0, 1], dt=0.1, start=50, path=path)
+    with pytest.raises(ValueError) as caught:
+        pc.run(20)
+    assert str(caught.value).startswith(
+        f"[rank 0/1] report {path} starts at 50 ms, after the end of this run (tstop = 20 ms)"
+    )
+    assert not pc.network.initialized  # refused before anything ran
+    pc.run(60)
+    frame = libsonata.SomaReportReader(str(path))["default"].get()
+    assert frame.times[0] == pytest.approx(50) and np.asarray(frame.data).shape[0] in (100, 101)
+    pc.run(70)  # the report has data now: a later run is never refused
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["late.h5"]
+
+
+def test_a_failed_run_leaves_no_temporary_file(pc, cells, tmp_path, capsys):
+    path = tmp_path / "v.h5"
+    pc.report("v", [0, 1], dt=0.1, buffer_mib=0.001, path=path)
+
+    def fail():
+        raise ZeroDivisionError("the callback failed")
+
+    at_5 = p.FInitializeHandler(lambda: p.CVode().event(5, fail))
+    with pytest.raises(HocError, match="the callback failed"):
+        pc.run(20)
+    assert list(tmp_path.iterdir()) == [] and not pc.network.reports
+    assert f"parnrn WARNING: report {path} abandoned: the run failed" in capsys.readouterr().err
+    del at_5
+
+
+def test_a_missing_folder_is_named_by_the_path_given(pc, cells, tmp_path):
+    path = tmp_path / "no" / "v.h5"
+    message = rf"^\[rank 0/1\] cannot write {path}: its folder {path.parent} does not exist$"
+    with pytest.raises(FileNotFoundError, match=message):
+        pc.report("v", [0, 1], dt=0.1, path=path)
+    pc.run(5)
+    spikes = tmp_path / "no" / "spikes.h5"
+    message = rf"^\[rank 0/1\] cannot write {spikes}: its folder {spikes.parent} does not exist$"
+    with pytest.raises(FileNotFoundError, match=message):
+        pc.save_spikes(spikes)
+    with pytest.raises(FileNotFoundError, match=message):
+        pc.gather_spikes().save(spikes)
+    assert list(tmp_path.iterdir()) == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parnrn import p
+from parnrn import configure, p
+from parnrn.context import runreport
 from parnrn.context.runreport import RunReport, imbalance
 from parnrn.examples import mixed
 
@@ -41,7 +42,7 @@ def test_derived_numbers():
 
 def test_table_shows_every_rank_or_a_summary():
     few = report_of([2.0, 4.0], [1.0, 0.0]).table().splitlines()
-    assert "on 2 rank(s): load balance 0.75, imbalance 33.3%" in few[0]
+    assert few[0].startswith("run 0 -> 100 ms on 2 ranks in 4 s: load balance 0.75")
     assert "computation s" in few[1] and [line.split()[0] for line in few[2:]] == ["0", "1"]
     many = report_of(np.linspace(1, 2, 20), np.zeros(20)).table().splitlines()
     assert [line.split()[0] for line in many[2:]] == ["min", "mean", "max"]
@@ -53,18 +54,37 @@ def test_plot_writes_a_png(tmp_path):
     assert (tmp_path / "balance.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_one_rank_report_is_consistent(pc, capsys):
+def test_summary_says_what_each_figure_measures():
+    # Four equal ranks that waited two thirds of the run: balanced, but slowed by waiting.
+    report = report_of([1.0, 1.0, 1.025, 0.975], [2.0, 2.0, 1.975, 2.025])
+    assert report.summary() == (
+        "run 0 -> 100 ms on 4 ranks in 3 s: load balance 0.33 (the ranks computed 33% of "
+        "the time and waited the rest in the spike exchange; with no wait at all, at most "
+        "3.00x faster), imbalance 2.5% (the busiest rank's computation over the mean: what "
+        "balancing the cells can gain)"
+    )
+
+
+def test_one_rank_report_is_logged_at_debug_only(pc, capsys, restore_settings):
     assert pc.run_report() is None or pc.run_report().ranks == 1
     model = mixed.build(12, "cost")
     pc.run(20)
     first = pc.run_report()
-    logged = capsys.readouterr().err
-    assert "run 0 -> 20 ms on 1 rank(s): load balance" in logged and "compartments" in logged
+    assert capsys.readouterr().err == ""  # one rank: no balance to report
+    configure(log_level="DEBUG")
+    pc.run(25)
+    logged = capsys.readouterr().err.splitlines()
+    assert logged[0] == "[rank 0/1] parnrn DEBUG: run report per rank:"
+    assert "compartments" in logged[1] and logged[2].split()[0] == "0" and len(logged) == 3
     pc.run(30, quiet=True)
     second = pc.run_report()
     assert capsys.readouterr().err == ""
+    with runreport.map_task():
+        pc.run(35)
+    assert capsys.readouterr().err == ""
+    assert pc.run_report().t_stop == pytest.approx(35)
     times = (first.t_start, first.t_stop, second.t_start, second.t_stop)
-    assert times == pytest.approx((0, 20, 20, 30))
+    assert times == pytest.approx((0, 20, 25, 30))
     for report in (first, second):
         assert report.ranks == 1 and report.cells.tolist() == [12]
         assert report.compartments.tolist() == [sum(sec.nseg for sec in p.allsec())]
