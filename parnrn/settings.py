@@ -14,6 +14,7 @@ from typing import Any
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_RANKS = ("root", "all")
+CHECKPOINT_SIGNALS = ("SIGUSR1", "SIGUSR2", "SIGTERM", "SIGHUP", "SIGXCPU", "none")
 _OFF = ("", "0", "off", "none")
 _FALSE = ("0", "false", "no", "off")
 _TRUE = ("1", "true", "yes", "on")
@@ -80,6 +81,7 @@ class Settings(SimpleNamespace):
     strict: bool
     log_level: str
     log_ranks: str
+    checkpoint_signal: str
 
 
 settings = Settings(
@@ -92,6 +94,7 @@ settings = Settings(
     strict=_env_flag("PARNRN_STRICT", False),
     log_level=_env_choice("PARNRN_LOG_LEVEL", LOG_LEVELS, "INFO"),
     log_ranks=_env_choice("PARNRN_LOG_RANKS", LOG_RANKS, "root"),
+    checkpoint_signal=_env_choice("PARNRN_CHECKPOINT_SIGNAL", CHECKPOINT_SIGNALS, "SIGUSR1"),
 )
 
 _UNSET: Any = object()
@@ -105,6 +108,7 @@ def configure(
     strict: bool | None = None,
     log_level: str | None = None,
     log_ranks: str | None = None,
+    checkpoint_signal: str | None = None,
 ) -> Settings:
     """Change parnrn's settings; call it with the same arguments on every rank.
 
@@ -119,6 +123,10 @@ def configure(
       ``PARNRN_CHECKS=0`` turns it off).
     - ``strict``: gid problems found at run time raise ``GidError`` instead of warning.
     - ``log_level`` and ``log_ranks`` (``"root"`` or ``"all"``): the ``parnrn`` logger.
+    - ``checkpoint_signal``: the signal that makes ``p.parallel.run(...,
+      checkpoint=path)`` write a checkpoint and end the job (``"SIGUSR1"``, the default,
+      ``"SIGUSR2"``, ``"SIGTERM"``, ``"SIGHUP"``, ``"SIGXCPU"``, or ``"none"``;
+      ``PARNRN_CHECKPOINT_SIGNAL``): what a batch system sends before the walltime.
 
     Every value is checked before any is changed: a bad one raises ``ValueError``.
 
@@ -136,6 +144,10 @@ def configure(
         new["log_level"] = checked_choice(log_level, LOG_LEVELS, "log_level")
     if log_ranks is not None:
         new["log_ranks"] = checked_choice(log_ranks, LOG_RANKS, "log_ranks")
+    if checkpoint_signal is not None:
+        new["checkpoint_signal"] = checked_choice(
+            checkpoint_signal, CHECKPOINT_SIGNALS, "checkpoint_signal"
+        )
     if checks is not None:
         new["checks"] = bool(checks)
     if strict is not None:

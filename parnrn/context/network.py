@@ -34,3 +34,4 @@ class Network:
     targets: list[Any] = field(default_factory=list)
     warned_late_gid: bool = False
     reports: list[Any] = field(default_factory=list)  # variable reports, flushed by the run
+    restored_at: float | None = None  # the time of the checkpoint restored into it

@@ -26,6 +26,7 @@ from ..log import logger
 from ..ranks import rank_tag
 from ..runtime import neuron_context, start
 from . import balance, gids, reports, run, runreport, spikes, sweep
+from . import checkpoint as checkpoints
 from .connect import HocObject, is_gid, set_weights, spike_detector, stands_for_gid, unwrap
 from .gids import GID_LIMIT, as_gid, as_gids, shown
 from .network import Network
@@ -573,6 +574,9 @@ class ParallelContext:
         progress: bool = False,
         strict: bool | None = None,
         quiet: bool = False,
+        *,
+        checkpoint: str | os.PathLike | None = None,
+        every: float | None = None,
     ) -> None:
         """parnrn's collective run, serial or parallel, with no other call: gid check,
         ``set_maxstep``, ``setup_transfer`` when any rank needs it, ``finitialize(v_init)``
@@ -588,15 +592,81 @@ class ParallelContext:
         script that calls ``h.finitialize``/``h.stdinit`` itself goes on with
         ``pc.psolve``.
 
+        With ``checkpoint=path`` the run writes the checkpoint ``path`` every ``every`` ms
+        (replacing the last one), and when the batch system's signal arrives
+        (``settings.checkpoint_signal``, SIGUSR1 by default) the ranks stop together,
+        write it and end the job with status 75; see ``checkpoint`` and ``restore``.
+
         Example::
 
             p.parallel.run(100)
             p.parallel.run(200)   # continues from t = 100
+            p.parallel.run(10_000, checkpoint="ckpt", every=1000)   # survives the walltime
         """
         self._check_subworld()
+        if checkpoint is None:
+            if every is not None:
+                raise ValueError(f"{rank_tag()} run: every= needs checkpoint=path")
+            self._run(tstop, v_init, progress, strict, quiet)
+            return
+
+        def run_to(stop: float) -> None:
+            self._run(stop, v_init, progress, strict, quiet)
+
+        checkpoints.run_saving(
+            run_to, self.network, self._h, self.comm, tstop, os.fspath(checkpoint), every
+        )
+
+    def _run(
+        self, tstop: float, v_init: Any, progress: bool, strict: bool | None, quiet: bool
+    ) -> None:
         self._run_report = raising_hoc_errors(f"run({tstop})", run.run)(
             self.network, self._h, self._pc, self.comm, tstop, v_init, progress, strict, quiet
         )
+
+    def checkpoint(self, path: str | os.PathLike, replace: bool = False) -> None:
+        """Save the running network into the directory ``path``, at the current ``t``
+        (after ``p.parallel.run``), with NEURON's ``BBSaveState``: every gid's state, the
+        spikes recorded so far and a manifest of the model, restorable on any number of
+        ranks. ``path`` appears only when every rank has written its part. Collective.
+
+        Sections must belong to cell objects (``h.Section(name="soma", cell=self)``), as
+        BBSaveState finds a gid's state through its cell; ``PatternStim`` and ``VecStim``
+        cannot be saved. Each is a ``ParallelError`` on every rank naming it, as is any
+        rank's failure while writing; ``FileExistsError`` for an existing ``path`` unless
+        ``replace``. Variable reports are not part of a checkpoint: after a restore, a new
+        report records from the restored time.
+
+        Example::
+
+            p.parallel.run(500)
+            p.parallel.checkpoint("ckpt-500")
+        """
+        self._check_subworld()
+        checkpoints.save(self.network, self._h, self.comm, os.fspath(path), replace)
+
+    def restore(self, path: str | os.PathLike, missing_ok: bool = False) -> float | None:
+        """Restore the checkpoint ``path`` into the model just built (the same model, by
+        the same code, on any number of ranks and any distribution of the gids), before its
+        first run; ``p.parallel.run(tstop)`` then continues from the checkpoint's time, and
+        ``gather_spikes`` includes the spikes from before it. Returns that time; None
+        when ``missing_ok`` and there is no checkpoint at ``path``. Collective.
+
+        Raised on every rank before NEURON reads anything: ``FileNotFoundError``;
+        ``ParallelError`` naming each difference between the model and the checkpoint (a
+        gid missing, another section count, other mechanisms, another ``dt``).
+
+        Example::
+
+            build_model()
+            p.parallel.restore("ckpt", missing_ok=True)   # the one line a restart needs
+            p.parallel.run(10_000, checkpoint="ckpt", every=1000)
+        """
+        self._check_subworld()
+        path = os.path.abspath(os.fspath(path))
+        if missing_ok and not transport.broadcast(os.path.exists(path), 0, self.comm):
+            return None
+        return checkpoints.restore(self.network, self._h, self._pc, self.comm, path)
 
     def map(
         self,

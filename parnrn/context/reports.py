@@ -56,10 +56,13 @@ class Report:
         overwrite: bool,
     ):
         self.h, self.comm, self.dt, self.path = h, comm, dt, path
-        self.start, self.stop = start, math.inf if stop is None else stop
         with transport.collective(comm):
             self._check(network, dt, start, stop, buffer_mib, sections)
             wanted = as_gids(gids)
+        # After a restore the recording starts at the checkpoint's time, not at 0.
+        begins = network.restored_at or 0.0
+        start = max(start, math.ceil(begins / dt - 1e-6) * dt)
+        self.start, self.stop = start, math.inf if stop is None else stop
         cells = np.fromiter(network.transmitters, dtype=np.int64, count=len(network.transmitters))
         _refuse_unknown(path, *unowned(comm, cells, wanted))
         with transport.collective(comm):
@@ -73,10 +76,12 @@ class Report:
                     self.vectors.append(vector)
                 counts.append(len(refs))
                 element_ids.extend(range(len(refs)))
+            if network.initialized:  # just restored: finitialize, which starts them, is past
+                h.frecord_init()
         widest = transport.allreduce(len(self.vectors), "max", comm)
         # Rows that fit the buffer (the Vectors hold float64) on the widest rank.
         self.rows = max(1, int(buffer_mib * 2**20 // (8 * max(widest, 1))))
-        self.samples = 0  # rows recorded (and flushed) so far, from t = 0
+        self.samples = round(begins / dt)  # rows recorded (and flushed) so far, from t = 0
         self.file = ReportFile(
             path, population, mine, counts, element_ids, start=start, dt=dt,
             units=UNITS.get(variable, "") if units is None else units,
@@ -88,10 +93,10 @@ class Report:
         buffer_mib: float, sections: Any,
     ) -> None:  # fmt: skip
         steps = dt / self.h.dt
-        if network.initialized:
+        if network.initialized and network.restored_at != self.h.t:
             raise RuntimeError(
-                f"{rank_tag()} p.parallel.report must come before the first run (NEURON starts "
-                f"recording at finitialize)"
+                f"{rank_tag()} p.parallel.report must come before the first run, or right "
+                f"after p.parallel.restore (NEURON starts recording at finitialize)"
             )
         if steps < 1 - 1e-9 or abs(steps - round(steps)) > 1e-9:
             raise ValueError(f"{rank_tag()} report dt={dt} must be a multiple of h.dt={self.h.dt}")

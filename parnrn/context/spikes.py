@@ -30,6 +30,8 @@ class SpikeRecords:
     def __init__(self) -> None:
         self.pairs: list[tuple[Any, Any]] = []
         self.record_all = False
+        # Spikes of this rank's gids recorded before a restored checkpoint: (times, gids).
+        self.earlier: tuple[np.ndarray, np.ndarray] | None = None
 
     def record(self, pc: Any, gids: Any, times: Any, gid_vector: Any) -> None:
         """``pc.spike_record(gids, times, gid_vector)``, remembered for ``gather``;
@@ -46,12 +48,16 @@ class SpikeRecords:
 
     def local(self) -> tuple[np.ndarray, np.ndarray]:
         """This rank's spike times and gids (both float64, as NEURON records them; views
-        of the Vectors when there is one pair), in recording order."""
-        if not self.pairs:
-            return np.empty(0), np.empty(0)
+        of the Vectors when there is one pair), in recording order, after those restored
+        from a checkpoint."""
         times = [t.as_numpy() for t, _ in self.pairs]
         gids = [g.as_numpy() for _, g in self.pairs]
-        if len(self.pairs) == 1:
+        if self.earlier is not None:
+            times.insert(0, self.earlier[0])
+            gids.insert(0, self.earlier[1])
+        if not times:
+            return np.empty(0), np.empty(0)
+        if len(times) == 1:
             return times[0], gids[0]
         return np.concatenate(times), np.concatenate(gids)
 

@@ -9,29 +9,32 @@ the same spikes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from parnrn import p
 from parnrn.examples import parser, report
 
 
-@dataclass
 class Cell:
-    """One ring cell: an hh soma and its excitatory synapse."""
+    """One ring cell: an hh soma of 500 um2 with an ExpSyn (tau 2 ms, reversal 0 mV) in
+    the middle. The cell owns its section (``cell=self``), as NEURON's BBSaveState needs
+    to checkpoint it."""
 
-    soma: Any
-    syn: Any
+    def __init__(self, gid: int):
+        self.gid = gid
+        self.soma = p.Section(name="soma", cell=self)
+        self.soma.L = self.soma.diam = 12.6157
+        self.soma.insert("hh")
+        self.syn = p.ExpSyn(self.soma(0.5))
+        self.syn.tau = 2
+
+    def __repr__(self) -> str:
+        return f"RingCell[{self.gid}]"
 
 
 def make_cell(gid: int) -> Cell:
-    """An hh soma of 500 um2 with an ExpSyn (tau 2 ms, reversal 0 mV) in the middle."""
-    soma = p.Section(name=f"soma{gid}")
-    soma.L = soma.diam = 12.6157
-    soma.insert("hh")
-    syn = p.ExpSyn(soma(0.5))
-    syn.tau = 2
-    return Cell(soma, syn)
+    """Ring cell ``gid``."""
+    return Cell(gid)
 
 
 def inputs(gid: int, ncell: int, fanout: int) -> Iterator[tuple[int, float, float]]:

@@ -14,6 +14,7 @@ from .abort import (
     hint_for_none,
     install,
     installed,
+    leave_together,
 )
 from .crash import stacks_on_termination
 
@@ -26,5 +27,6 @@ __all__ = [
     "hint_for_none",
     "install",
     "installed",
+    "leave_together",
     "stacks_on_termination",
 ]

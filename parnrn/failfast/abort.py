@@ -69,6 +69,7 @@ _pulse: liveness.Pulse | None = None
 _finalize_keyval: Any = None  # referenced for as long as MPI may call it
 _inside: str | None = None  # what ``call_inside`` runs now: ending there is a failure
 _none_hint: str | None = None  # said when a TypeError about None ends this rank
+_leaving_together: SystemExit | None = None  # raised by leave_together on every rank
 
 
 def install(runtime: Runtime) -> None:
@@ -132,8 +133,8 @@ def ended(exc: BaseException | None) -> None:
     if exc is None or not installed():
         return
     status = exit_status(exc)
-    if status == 0:
-        _requested_exit = (exc.code, "")  # SystemExit(0) or SystemExit(None)
+    if status == 0 or (isinstance(exc, SystemExit) and exc is _leaving_together):
+        _requested_exit = (exc.code, "") if status == 0 else None
         return
     if isinstance(exc, SystemExit):
         reason = f"SystemExit({exc.code!r})"
@@ -155,6 +156,21 @@ def fail(reason: str, exc: BaseException, code: int = 1) -> NoReturn:
     if _is_consequence(exc):
         time.sleep(CONSEQUENCE_GRACE)
     abort(reason, text, code, exc)
+
+
+def leave_together(status: int) -> NoReturn:
+    """End the program on this rank with ``status``, which every rank does at the same
+    point (the ranks agreed on it): an exit status of the job, not a failure. The ranks
+    then meet at the end of the program as usual, and MPI ends in order.
+
+    Example::
+
+        if transport.allreduce(int(stop_requested), "max", comm):
+            leave_together(75)   # on every rank
+    """
+    global _leaving_together
+    _leaving_together = SystemExit(status)
+    raise _leaving_together
 
 
 def hint_for_none(text: str | None) -> None:
