@@ -11,7 +11,6 @@ so every strategy and every rank count gives the same spikes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from parnrn import p
@@ -30,36 +29,39 @@ def cell_type(gid: int, ncell: int) -> str:
     return "medium"
 
 
-@dataclass
 class Cell:
     """An hh soma with an hh dendrite of ``compartments - 1`` segments (none for a
-    one-compartment cell), and an excitatory synapse on the soma."""
+    one-compartment cell), and an excitatory synapse on the soma. The cell owns its
+    sections (``cell=self``), as NEURON's BBSaveState needs to checkpoint it."""
 
-    soma: Any
-    dend: Any
-    syn: Any
+    def __init__(self, kind: str):
+        self.kind = kind
+        compartments = COMPARTMENTS[kind]
+        self.soma = p.Section(name="soma", cell=self)
+        self.soma.L = self.soma.diam = 20
+        self.soma.insert("hh")
+        self.dend = None
+        if compartments > 1:
+            self.dend = dend = p.Section(name="dend", cell=self)
+            dend.nseg = compartments - 1
+            dend.L, dend.diam = 5.0 * dend.nseg, 1.0
+            dend.insert("hh")
+            dend.connect(self.soma(1))
+        self.syn = p.ExpSyn(self.soma(0.5))
+        self.syn.tau = 2
 
     @property
     def all(self) -> list[Any]:
         """Its sections, soma first (what ``cell_cost`` looks for)."""
         return [self.soma] if self.dend is None else [self.soma, self.dend]
 
+    def __repr__(self) -> str:
+        return f"MixedCell[{self.kind}, {id(self):#x}]"
+
 
 def make_cell(kind: str) -> Cell:
-    compartments = COMPARTMENTS[kind]
-    soma = p.Section(name="soma")
-    soma.L = soma.diam = 20
-    soma.insert("hh")
-    dend = None
-    if compartments > 1:
-        dend = p.Section(name="dend")
-        dend.nseg = compartments - 1
-        dend.L, dend.diam = 5.0 * dend.nseg, 1.0
-        dend.insert("hh")
-        dend.connect(soma(1))
-    syn = p.ExpSyn(soma(0.5))
-    syn.tau = 2
-    return Cell(soma, dend, syn)
+    """A cell of type ``kind`` (a key of ``COMPARTMENTS``)."""
+    return Cell(kind)
 
 
 def type_costs() -> dict[str, float]:
