@@ -14,6 +14,7 @@ from typing import Any
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_RANKS = ("root", "all")
+LAUNCHER_CHECKS = ("error", "warn")
 _OFF = ("", "0", "off", "none")
 _FALSE = ("0", "false", "no", "off")
 _TRUE = ("1", "true", "yes", "on")
@@ -80,6 +81,7 @@ class Settings(SimpleNamespace):
     strict: bool
     log_level: str
     log_ranks: str
+    launcher_check: str
 
 
 settings = Settings(
@@ -92,6 +94,7 @@ settings = Settings(
     strict=_env_flag("PARNRN_STRICT", False),
     log_level=_env_choice("PARNRN_LOG_LEVEL", LOG_LEVELS, "INFO"),
     log_ranks=_env_choice("PARNRN_LOG_RANKS", LOG_RANKS, "root"),
+    launcher_check=_env_choice("PARNRN_LAUNCHER_CHECK", LAUNCHER_CHECKS, "error"),
 )
 
 _UNSET: Any = object()
@@ -105,6 +108,7 @@ def configure(
     strict: bool | None = None,
     log_level: str | None = None,
     log_ranks: str | None = None,
+    launcher_check: str | None = None,
 ) -> Settings:
     """Change parnrn's settings; call it with the same arguments on every rank.
 
@@ -119,6 +123,12 @@ def configure(
       ``PARNRN_CHECKS=0`` turns it off).
     - ``strict``: gid problems found at run time raise ``GidError`` instead of warning.
     - ``log_level`` and ``log_ranks`` (``"root"`` or ``"all"``): the ``parnrn`` logger.
+    - ``launcher_check``: what MPI's start does when the launcher (``srun``, ``mpiexec``)
+      started more or fewer tasks than MPI has ranks, as when ``srun`` starts an MPI that
+      does not speak its process-management interface and every task runs alone:
+      ``"error"`` raises ``MPIConfigError`` (the default), ``"warn"`` logs it and goes on
+      with MPI's ranks (``PARNRN_LAUNCHER_CHECK``). Set it before MPI starts: the
+      environment variable is the sure way.
 
     Every value is checked before any is changed: a bad one raises ``ValueError``.
 
@@ -136,6 +146,8 @@ def configure(
         new["log_level"] = checked_choice(log_level, LOG_LEVELS, "log_level")
     if log_ranks is not None:
         new["log_ranks"] = checked_choice(log_ranks, LOG_RANKS, "log_ranks")
+    if launcher_check is not None:
+        new["launcher_check"] = checked_choice(launcher_check, LAUNCHER_CHECKS, "launcher_check")
     if checks is not None:
         new["checks"] = bool(checks)
     if strict is not None:

@@ -3,6 +3,7 @@ serial and under ``mpiexec`` (bounded by a timeout: ``support.launch.run_bounded
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 
@@ -76,6 +77,21 @@ def test_doctor_serial():
     assert status == 0, output
     for expected in ("MPI:", "library:", "thread level:", "NEURON:", "agree:        yes"):
         assert expected in output
+    assert "launcher:     none that started several tasks (one process)" in output
+
+
+def test_doctor_fails_when_srun_started_more_tasks_than_mpi_has_ranks():
+    """Under srun with an MPI that cannot join its job, each task is a one-rank MPI job."""
+    env = {"SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_STEP_NUM_TASKS": "2"}
+    status, output = parnrn("doctor", env=env)
+    assert status == 1, output
+    assert "launcher:     srun: task 1 of 2 (SLURM_PROCID, SLURM_STEP_NUM_TASKS)" in output
+    assert "agree:        NO (MPI has 1 rank(s))" in output
+    assert (
+        "problem on rank(s) 0: MPIConfigError: srun started this process as task 1 of 2 "
+        "(SLURM_PROCID=1, SLURM_STEP_NUM_TASKS=2), but MPI has 1 rank(s)"
+    ) in output
+    assert "Fix: start the job with that MPI's own mpiexec, or with srun --mpi=pmix" in output
 
 
 @needs_mpiexec
@@ -83,6 +99,7 @@ def test_doctor_under_mpiexec():
     status, output = run([MPIEXEC, "-n", "2", sys.executable, "-m", "parnrn", "doctor"])
     assert status == 0, output
     assert "ranks:        2" in output and "NEURON nhost: 2, 2" in output
+    assert re.search(r"launcher:     .*mpiexec.*: task 0 of 2 \(\w+, \w+\)", output), output
     assert "NEURON's MPI: " in output and "libnrnmpi" in output
     assert output.count("parnrn doctor") == 1  # rank 0 reports for all
 
