@@ -192,11 +192,33 @@ class _PostedAgreement:
 
 
 _states: dict[int, _CommState] = {}
+# The caches kept per communicator, keyed by its handle. MPI gives a new communicator the
+# handle of one freed before (Open MPI at once), which must not inherit the freed one's
+# sequence number, give-up or persistent request: freeing a communicator empties them of
+# it (an attribute of the communicator whose delete callback MPI calls).
+per_communicator: list[dict[int, Any]] = [_states]
+_forget_on_free: Any = None  # the attribute's key, made with the first state
 
 
 def _new_state(comm: Any) -> _CommState:
-    state = _states[comm.handle] = _CommState(comm)
+    global _forget_on_free
+    if _forget_on_free is None:
+        _forget_on_free = runtime.start().MPI.Comm.Create_keyval(delete_fn=_forget)
+    handle = comm.handle
+    state = _states[handle] = _CommState(comm)
+    comm.Set_attr(_forget_on_free, handle)
     return state
+
+
+def _forget(comm: Any, key: Any, handle: int) -> None:
+    """MPI frees the communicator that had ``handle``: drop what was kept for it."""
+    state = _states.get(handle)
+    if state is not None and state.gave_up is not None:
+        # Its abandoned agreement may still be in flight: MPI writes into its buffers when
+        # the late ranks arrive, so they live on with the other unfinished requests.
+        _unfinished_requests.append(state)
+    for cache in per_communicator:
+        cache.pop(handle, None)
 
 
 _fingerprints: dict[tuple[str, Any], int] = {}

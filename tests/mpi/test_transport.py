@@ -368,6 +368,22 @@ class SlowToPickleOnTheLastRank:
         return (int, (rank,))
 
 
+def test_a_new_communicator_never_inherits_the_state_of_a_freed_one():
+    """MPI gives a new communicator the handle of one freed before (Open MPI at once): its
+    calls count from #1, not on from the freed one's (whose ranks may be out of step, or
+    have given up on it)."""
+    old = runtime.MPI.COMM_WORLD.Dup()
+    transport.barrier(old)
+    old.Free()
+    new = runtime.MPI.COMM_WORLD.Dup()
+    with pytest.raises(CollectiveMismatchError, match=r"rank 0 in broadcast\(root=0\) #1 at"):
+        if rank == 0:
+            transport.broadcast("fresh", 0, new)
+        else:
+            transport.gather(rank, 0, new)
+    new.Free()
+
+
 def test_timeout_bounds_the_data_phase_and_counts_ranks_waiting_further_on():
     """The last rank is slow to send its part of an allreduce, past the agreement: rank 0
     waits for it in the data phase, ranks in between already wait in the next collective,
