@@ -10,7 +10,9 @@ which waits for every rank. From ``install()`` on:
 - An unhandled exception (``KeyboardInterrupt`` too) runs the script's own
   ``sys.excepthook`` if it set one before MPI started, then prints its traceback once, each line
   prefixed with ``[rank r/N]``, writes an error record (JSON) into ``PARNRN_ERROR_DIR``
-  when that is set, and ends every rank with ``MPI_Abort`` and a non-zero status.
+  when that is set, and ends every rank with ``MPI_Abort`` and a non-zero status. A hook
+  the script sets after MPI started replaces parnrn's; the exception it took is found at
+  interpreter exit (``sys.last_exc``) and ends the job the same way, named.
 - ``sys.exit(code)`` (or ``exit(code)``) with a non-zero code does the same at interpreter
   exit. The interpreter never shows ``SystemExit`` to ``sys.excepthook``, so these are
   wrapped to remember the code; ``python -m parnrn`` catches every exit exactly instead.
@@ -247,6 +249,13 @@ def _os_exit(code: int) -> NoReturn:
 def _at_exit() -> None:
     if os.getpid() != _pid:
         return
+    uncaught = _exception_of_another_hook()
+    if uncaught is not None:
+        reason = (
+            f"unhandled {type(uncaught).__name__} (reported by the script's own "
+            f"sys.excepthook, set after parnrn's)"
+        )
+        fail(reason, uncaught, exit_status(uncaught))
     if _requested_exit is not None:
         status, stack = _requested_exit
         code = exit_status(SystemExit(status))
@@ -263,6 +272,17 @@ def _at_exit() -> None:
             "`python -m parnrn` can report)",
             "",
         )
+
+
+def _exception_of_another_hook() -> BaseException | None:
+    """The uncaught exception that ended the program, when a ``sys.excepthook`` set after
+    parnrn's own took it (parnrn's would have ended the job already): the interpreter
+    keeps it in ``sys.last_exc`` (``sys.last_value`` before Python 3.12). None while
+    parnrn's hook is in place (a test runner sets those for a failed test it reported),
+    or in an interactive session, which goes on after an error."""
+    if sys.excepthook is _excepthook or hasattr(sys, "ps1"):
+        return None
+    return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
 
 
 def _at_mpi_finalize(comm: Any, keyval: Any, value: Any) -> None:

@@ -78,6 +78,13 @@ ROWS = {
         [r"the script's hook saw ValueError", FAILED + "unhandled ValueError"],
         record="ValueError", runner="python",
     ),
+    "the script's own excepthook, set after MPI started": Row(
+        "exits.py", "users_excepthook_late", 1,
+        [r"the script's hook saw ValueError",
+         FAILED + r"unhandled ValueError \(reported by the script's own sys\.excepthook, set "
+         r"after parnrn's\)", r"ValueError: scenario failure on rank {bad}"],
+        record="ValueError", runner="python",
+    ),
     "sys.exit(3)": Row(
         "exits.py", "sys_exit", 3, [FAILED + r"(sys\.exit|SystemExit)\(3\)"], record="SystemExit",
     ),
