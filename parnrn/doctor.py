@@ -82,7 +82,8 @@ def _print_report(rt: runtime.Runtime, reports: list[dict[str, Any]]) -> bool:
             MPI.THREAD_SERIALIZED: "serialized",
             MPI.THREAD_MULTIPLE: "multiple",
         }[MPI.Query_thread()]
-        first_line = MPI.Get_library_version().strip().splitlines()[0]
+        # Open MPI counts the string's terminating NUL in its length: mpi4py returns it too.
+        first_line = MPI.Get_library_version().replace("\0", "").strip().splitlines()[0]
         lines += [
             f"MPI:          {vendor} {'.'.join(map(str, version))} ({first_line})",
             f"mpi4py:       {mpi4py.__version__}, MPI standard {MPI.Get_version()[0]}."

@@ -78,6 +78,7 @@ def test_doctor_serial():
     for expected in ("MPI:", "library:", "thread level:", "NEURON:", "agree:        yes"):
         assert expected in output
     assert "launcher:     none that started several tasks (one process)" in output
+    assert "\0" not in output  # Open MPI's library version ends with one: grep calls it binary
 
 
 def test_doctor_fails_when_srun_started_more_tasks_than_mpi_has_ranks():
