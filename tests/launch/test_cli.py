@@ -8,7 +8,7 @@ import shutil
 import sys
 
 import pytest
-from support.launch import MPIEXEC, run_bounded
+from support.launch import MPIEXEC, mpiexec_python, run_bounded
 
 needs_mpiexec = pytest.mark.skipif(not shutil.which(MPIEXEC), reason="mpiexec not found")
 
@@ -66,7 +66,7 @@ def test_mpi_module_failure_aborts_every_rank(tmp_path):
         "    raise SystemExit('module failed')\n"
         "MPI.COMM_WORLD.Barrier()\n"
     )
-    args = [MPIEXEC, "-n", "2", sys.executable, "-m", "parnrn", "-m", "failing"]
+    args = mpiexec_python(2, "-m", "parnrn", "-m", "failing")
     status, output = run(args, env={"PYTHONPATH": str(tmp_path)})
     assert status == 1, output
     assert "[rank 1/2] parnrn: rank 1 failed: SystemExit('module failed')" in output
@@ -97,7 +97,7 @@ def test_doctor_fails_when_srun_started_more_tasks_than_mpi_has_ranks():
 
 @needs_mpiexec
 def test_doctor_under_mpiexec():
-    status, output = run([MPIEXEC, "-n", "2", sys.executable, "-m", "parnrn", "doctor"])
+    status, output = run(mpiexec_python(2, "-m", "parnrn", "doctor"))
     assert status == 0, output
     assert "ranks:        2" in output and "NEURON nhost: 2, 2" in output
     assert re.search(r"launcher:     .*mpiexec.*: task 0 of 2 \(\w+, \w+\)", output), output
@@ -107,7 +107,7 @@ def test_doctor_under_mpiexec():
 
 @needs_mpiexec
 def test_doctor_reports_a_mismatch_with_nonzero_status():
-    args = [MPIEXEC, "-n", "2", sys.executable, "-m", "parnrn", "doctor"]
+    args = mpiexec_python(2, "-m", "parnrn", "doctor")
     status, output = run(args, env={"MPI_LIB_NRN_PATH": "not-an-mpi-library.so"})
     assert status != 0, output
     assert "agree:        NO" in output

@@ -18,12 +18,11 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 
 import pytest
-from support.launch import MPIEXEC, run_bounded
+from support.launch import MPIEXEC, OPEN_MPI, mpiexec_python, run_bounded
 
 SCENARIOS = os.path.join(os.path.dirname(__file__), "scenarios")
 HANG_LIMIT = 60.0  # seconds before a launch counts as a hang
@@ -48,8 +47,9 @@ class Row:
     runner: str = "both"  # "python", "runner" or "both"
     per_rank: bool = True  # vary the failing rank (False: every rank fails alike)
     env: dict[str, str] = field(default_factory=dict)
-    # The failing rank's own exit status, read from ``mpiexec -print-all-exitcodes`` (for
-    # deaths no parnrn code can see, where mpiexec's message may name another rank's PID).
+    # The failing rank's own exit status, for deaths no parnrn code can see: MPICH's
+    # mpiexec tells it with -print-all-exitcodes (its message may name another rank's PID),
+    # Open MPI's exits with 128 + the signal and names the rank.
     rank_status: int | None = None
     silent: bool = False  # the failing rank never gets to print (``every_rank`` skips it)
 
@@ -107,7 +107,10 @@ ROWS = {
         [FAILED + r"reached os\._exit\(0\) while other ranks had not", r"rank {bad} in exit"],
     ),
     "SIGKILL": Row(
-        "exits.py", "sigkill", None, [r"Killed \(signal 9\)"], runner="python", rank_status=9,
+        "exits.py", "sigkill", None,
+        [r"Killed \(signal 9\)|process rank {bad} with PID \d+ on node \S+ exited on\s+signal 9 "
+         r"\(Killed\)"],
+        runner="python", rank_status=9,
     ),
     "segfault": Row(
         "exits.py", "segfault", None,
@@ -325,8 +328,8 @@ def test_failure_mode(name, n, bad, launcher, tmp_path, timings):
     row = ROWS[name]
     runner = ["-m", "parnrn"] if launcher == "runner" else []
     script = os.path.join(SCENARIOS, row.script)
-    codes = ["-print-all-exitcodes"] if row.rank_status is not None else []
-    args = [MPIEXEC, *codes, "-n", str(n), sys.executable, *runner, script, row.mode, bad]
+    codes = ("-print-all-exitcodes",) if row.rank_status is not None and not OPEN_MPI else ()
+    args = mpiexec_python(n, *runner, script, row.mode, bad, flags=codes)
     status, output, ended = launch(args, tmp_path, row.env)
     context = f"{' '.join(args)}\nexit status {status}; output:\n{output}"
 
@@ -344,7 +347,9 @@ def test_failure_mode(name, n, bad, launcher, tmp_path, timings):
                 continue
             expected = pattern.format(r=r, **fields)
             assert re.search(expected, output), f"no {expected!r} in {context}"
-    if row.rank_status is not None:
+    if row.rank_status is not None and OPEN_MPI:
+        assert status == 128 + row.rank_status, context
+    elif row.rank_status is not None:
         statuses = re.search(r"Exit codes: \[[^\]]*\] ([\d,]+)", output)
         assert statuses, context
         assert statuses[1].split(",")[bad_rank] == str(row.rank_status), context
@@ -367,7 +372,7 @@ def test_clean_run_succeeds_with_both_launchers(tmp_path):
     """The control: nothing fails, every rank finishes, status 0, no error record."""
     script = os.path.join(SCENARIOS, "exits.py")
     for runner in ([], ["-m", "parnrn"]):
-        args = [MPIEXEC, "-n", "3", sys.executable, *runner, script, "none", "0"]
+        args = mpiexec_python(3, *runner, script, "none", "0")
         status, output, _ = launch(args, tmp_path, {})
         assert status == 0, output
         assert all(f"rank {r} finished" in output for r in range(3)), output
@@ -385,7 +390,7 @@ def test_output_survives_a_walltime_sigterm(n, tmp_path):
     script = os.path.join(SCENARIOS, "exits.py")
     env = {**os.environ, "PYTHONUNBUFFERED": "", "PARNRN_TEST_MARKERS": str(markers)}
     proc = subprocess.Popen(
-        [MPIEXEC, "-n", str(n), sys.executable, script, "output_then_walltime", "last"],
+        mpiexec_python(n, script, "output_then_walltime", "last"),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         start_new_session=True,
     )  # fmt: skip
