@@ -13,6 +13,8 @@ which waits for every rank. From ``install()`` on:
   when that is set, and ends every rank with ``MPI_Abort`` and a non-zero status. A hook
   the script sets after MPI started replaces parnrn's; the exception it took is found at
   interpreter exit (``sys.last_exc``) and ends the job the same way, named.
+- A ``RankLostError`` unhandled in a thread other than the main one does the same
+  (``threading.excepthook``); other exceptions in threads do not end the job.
 - ``sys.exit(code)`` (or ``exit(code)``) with a non-zero code does the same at interpreter
   exit. The interpreter never shows ``SystemExit`` to ``sys.excepthook``, so these are
   wrapped to remember the code; ``python -m parnrn`` catches every exit exactly instead.
@@ -31,6 +33,7 @@ import atexit
 import builtins
 import os
 import sys
+import threading
 import time
 from typing import Any, NoReturn
 
@@ -38,6 +41,7 @@ from ..errors import (
     CollectiveMismatchError,
     CollectiveTimeoutError,
     ParallelError,
+    RankLostError,
     error_record,
 )
 from ..ranks import rank_tag
@@ -62,6 +66,7 @@ _end_known = False  # the runner saw how the program ended: no uncaught SystemEx
 _aborting = False
 _exit_agreed = False
 _users_excepthook: Any = None
+_threads_excepthook: Any = None  # threading.excepthook as install() found it
 _pulse: liveness.Pulse | None = None
 _finalize_keyval: Any = None  # referenced for as long as MPI may call it
 
@@ -69,13 +74,15 @@ _finalize_keyval: Any = None  # referenced for as long as MPI may call it
 def install(runtime: Runtime) -> None:
     """Make any failure on this rank end the whole job (see the module docstring); does
     nothing with one rank."""
-    global _runtime, _pid, _users_excepthook
+    global _runtime, _pid, _users_excepthook, _threads_excepthook
     if _runtime is not None or runtime.size == 1:
         return
     _runtime, _pid = runtime, os.getpid()
     if sys.excepthook is not sys.__excepthook__:  # the script's own: it runs first
         _users_excepthook = sys.excepthook
     sys.excepthook = _excepthook
+    _threads_excepthook = threading.excepthook
+    threading.excepthook = _thread_excepthook
     sys.exit = _sys_exit
     os._exit = _os_exit
     for name in ("exit", "quit"):
@@ -203,6 +210,16 @@ def _excepthook(exc_type: type, exc: BaseException, tb: Any) -> None:
         except Exception as hook_error:  # the job must still end, and say why
             sys.stderr.write(f"parnrn: the script's sys.excepthook failed: {hook_error!r}\n")
     fail(f"unhandled {exc_type.__name__}", exc.with_traceback(tb), exit_status(exc))
+
+
+def _thread_excepthook(args: Any) -> None:
+    """An uncaught ``RankLostError`` in any thread ends the job: the other ranks wait for
+    this one in a collective it can no longer make. Other exceptions in threads are
+    reported as Python reports them, and the program goes on."""
+    if os.getpid() == _pid and isinstance(args.exc_value, RankLostError):
+        reason = f"unhandled RankLostError in thread {args.thread.name!r}"
+        fail(reason, args.exc_value.with_traceback(args.exc_traceback))
+    _threads_excepthook(args)
 
 
 def _stack(frame: Any) -> str:

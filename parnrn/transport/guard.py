@@ -57,6 +57,7 @@ from ..errors import (
     CollectiveMismatchError,
     CollectiveTimeoutError,
     ParallelError,
+    RankLostError,
     RemoteRankError,
     describe_failures,
     error_record,
@@ -372,8 +373,8 @@ def gave_up(comm: Any) -> str | None:
 
 def _refuse(comm: Any, op: str, state: _CommState) -> None:
     """Raise for a collective that must not start: this rank gave up on ``comm`` after a
-    timeout, is already inside a collective on it (another thread), or is pickling data
-    for one (a ``__reduce__`` calling it)."""
+    timeout, is pickling data for one (a ``__reduce__`` calling it), or is already inside
+    a collective on it (another thread: ``RankLostError``, which ends the job)."""
     tag = rank_tag(comm.Get_rank(), comm.Get_size())
     if state.gave_up is not None:
         what, missing = state.gave_up
@@ -391,10 +392,13 @@ def _refuse(comm: Any, op: str, state: _CommState) -> None:
             f"are not in it and would wait forever; make the call before or after the "
             f"collective"
         )
-    raise ParallelError(
+    # The other ranks make this call too and would wait in it forever: unlike the refusals
+    # above, which every rank reaches alike, this one ends the job.
+    raise RankLostError(
         f"{tag} {op}: another thread of this rank waits in {state.waiting_in} on this "
-        f"communicator; call parnrn's collectives on one communicator from one thread at "
-        f"a time (or give each thread its own)"
+        f"communicator, so this rank cannot make the call, which the other ranks make and "
+        f"would wait in forever; call parnrn's collectives on one communicator from one "
+        f"thread at a time (or give each thread its own)"
     )
 
 

@@ -164,6 +164,19 @@ ROWS = {
                     r"of memory allocating \d+ bytes", r"rank {r} finished"],
         runner="python",
     ),
+    "a second thread in a collective on the same communicator": Row(
+        "transport_errors.py", "second_thread", 1,
+        [FAILED + "unhandled RankLostError",
+         r"\[rank {bad}/{n}\] broadcast: another thread of this rank waits in barrier on this "
+         r"communicator, so this rank cannot make the call"],
+        runner="python",
+    ),
+    "... from a thread of its own": Row(
+        "transport_errors.py", "second_thread_in_thread", 1,
+        [FAILED + "unhandled RankLostError in thread 'second'",
+         r"\[rank {bad}/{n}\] broadcast: another thread of this rank waits in barrier"],
+        runner="python",
+    ),
     "mismatched collectives": Row(
         "transport_errors.py", "mismatch", 1, [],
         every_rank=[r"rank {r} caught CollectiveMismatchError: .*rank {bad} in gather"],

@@ -19,7 +19,6 @@ from parnrn import (
     BroadcastError,
     CollectiveMismatchError,
     CollectiveTimeoutError,
-    ParallelError,
     RemoteRankError,
     TransportError,
     configure,
@@ -543,21 +542,6 @@ def test_allreduce_with_an_unknown_operation_on_one_rank_raises_everywhere(comm)
         "ValueError: unknown reduction 'mean'"
     )
     assert transport.allreduce(1, "sum", comm=comm) == size
-
-
-def test_a_second_thread_in_a_collective_on_the_same_communicator_is_refused():
-    comm = transport.default_comm()
-    if rank == 0:
-        waiting = threading.Thread(target=transport.barrier, args=(comm,))
-        waiting.start()
-        time.sleep(0.3)  # the thread waits in the barrier: the other ranks come late
-        with pytest.raises(ParallelError, match=r"another thread of this rank waits in barrier"):
-            transport.barrier(comm)
-        waiting.join()
-    else:
-        time.sleep(0.6)
-        transport.barrier(comm)  # completes rank 0's thread's barrier
-    assert transport.allgather(rank, comm) == list(range(size))  # still in step
 
 
 def test_a_failure_before_an_inner_call_of_a_collective_block_leaves_the_ranks_in_step():
