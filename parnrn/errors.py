@@ -24,6 +24,7 @@ __all__ = [
     "HocError",
     "TaskError",
     "TaskFailure",
+    "RankLostError",
 ]
 
 Failures = dict[int, tuple[str, str, str]]
