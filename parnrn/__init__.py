@@ -29,6 +29,7 @@ from .errors import (
     ParallelConnectError,
     ParallelError,
     ParnrnError,
+    RankLostError,
     RemoteRankError,
     TaskError,
     TaskFailure,
@@ -57,6 +58,7 @@ __all__ = [
     "HocError",
     "TaskError",
     "TaskFailure",
+    "RankLostError",
     "item_rng",
 ]
 

@@ -12,15 +12,17 @@ from importlib import metadata
 from typing import Any
 
 from . import failfast, runtime
-from .ranks import rank_tag
+from .ranks import launched_as, rank_tag
 
 
 def doctor() -> int:
     """Print what parnrn finds about MPI and NEURON; non-zero status if they disagree.
 
-    Under ``mpiexec`` rank 0 prints the report for every rank.
+    Under ``mpiexec`` rank 0 prints the report for every rank. A launcher that started
+    more or fewer tasks than MPI has ranks is a disagreement too: under ``srun`` with an MPI
+    that cannot join its job, each task prints a report of its own.
     """
-    rt = runtime.start()
+    rt = runtime.start(check_launcher=False)  # a disagreement is reported with the rest
     mine = _rank_report(rt)
     reports = [mine] if rt.size == 1 else rt.control.gather(mine, root=0)
     agree = True
@@ -43,7 +45,11 @@ def _rank_report(rt: runtime.Runtime) -> dict[str, Any]:
         "nhost": "?",
         "neuron": None,
         "error": None,
+        "launcher": None,
     }
+    disagreement = runtime.launcher_disagreement(rt.size, rt.MPI, rt.library)
+    if disagreement:
+        report["launcher"] = f"MPIConfigError: {disagreement}"
     try:
         _, pc = runtime.neuron_context()  # imports NEURON, as a script's import would
         report["nhost"] = int(pc.nhost())
@@ -76,7 +82,8 @@ def _print_report(rt: runtime.Runtime, reports: list[dict[str, Any]]) -> bool:
             MPI.THREAD_SERIALIZED: "serialized",
             MPI.THREAD_MULTIPLE: "multiple",
         }[MPI.Query_thread()]
-        first_line = MPI.Get_library_version().strip().splitlines()[0]
+        # Open MPI counts the string's terminating NUL in its length: mpi4py returns it too.
+        first_line = MPI.Get_library_version().replace("\0", "").strip().splitlines()[0]
         lines += [
             f"MPI:          {vendor} {'.'.join(map(str, version))} ({first_line})",
             f"mpi4py:       {mpi4py.__version__}, MPI standard {MPI.Get_version()[0]}."
@@ -86,6 +93,7 @@ def _print_report(rt: runtime.Runtime, reports: list[dict[str, Any]]) -> bool:
         ]
     hosts = sorted({r["host"] for r in reports})
     lines.append(f"ranks:        {rt.size} on {len(hosts)} host(s): {', '.join(hosts)}")
+    lines.append(f"launcher:     {_launcher_line()}")
     first = reports[0]
     lines += [
         f"NEURON:       {first['neuron'] or 'not available'}",
@@ -95,8 +103,9 @@ def _print_report(rt: runtime.Runtime, reports: list[dict[str, Any]]) -> bool:
     ]
     problems: dict[str, list[int]] = {}  # the same problem on many ranks is shown once
     for report in reports:
-        if report["error"]:
-            problems.setdefault(report["error"], []).append(report["rank"])
+        for problem in (report["launcher"], report["error"]):
+            if problem:
+                problems.setdefault(problem, []).append(report["rank"])
     agree = not problems and all(r["nhost"] == rt.size for r in reports)
     verdict = "yes" if agree else "NO"
     lines.append(f"agree:        {verdict} (MPI has {rt.size} rank(s))")
@@ -106,3 +115,14 @@ def _print_report(rt: runtime.Runtime, reports: list[dict[str, Any]]) -> bool:
     ]
     print("\n".join(lines), flush=True)
     return agree
+
+
+def _launcher_line() -> str:
+    """Who started this process and as how many tasks, from the launcher's environment."""
+    launch = launched_as()
+    if launch is None:
+        return "none that started several tasks (one process)"
+    return (
+        f"{launch.launcher}: task {launch.rank} of {launch.size} "
+        f"({launch.rank_variable}, {launch.size_variable})"
+    )

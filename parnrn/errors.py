@@ -24,6 +24,7 @@ __all__ = [
     "HocError",
     "TaskError",
     "TaskFailure",
+    "RankLostError",
 ]
 
 Failures = dict[int, tuple[str, str, str]]
@@ -278,10 +279,12 @@ class CollectiveTimeoutError(ParallelError):
 
 
 class RankLostError(BaseException):
-    """This rank can no longer take part in a collective the other ranks are inside (it
-    could not even allocate the memory to receive and drop its share), so they would wait
-    for it forever. Not an ``Exception``: ``except Exception`` lets it through, and
-    uncaught it ends the whole job naming the rank and the cause.
+    """This rank can no longer take part in a collective the other ranks are inside, so
+    they would wait for it forever: it could not even allocate the memory to receive and
+    drop its share, or a second thread made the call while another thread of the rank
+    waited in a collective on the same communicator. Not an ``Exception``: ``except
+    Exception`` lets it through, and uncaught, in any thread, it ends the whole job naming
+    the rank and the cause.
 
     Example::
 

@@ -29,6 +29,8 @@ class Interpreter:
     """
 
     ParallelCon = staticmethod(ParallelCon)
+    """``p.ParallelCon(...)`` is ``parnrn.ParallelCon``: connect across ranks (see
+    Connecting below)."""
 
     def __getattr__(self, name: str) -> Any:
         return getattr(neuron_context()[0], name)

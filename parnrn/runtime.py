@@ -33,7 +33,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .errors import MPIConfigError
-from .ranks import known_rank_size, rank_tag, set_known
+from .ranks import known_rank_size, launched_as, rank_tag, set_known
+from .settings import settings
 
 _LIBMPI_PREFIXES = ("libmpi.", "libmpich.", "libmpi_cray.")
 
@@ -76,8 +77,15 @@ def on_start(hook: Callable[[Runtime], None]) -> None:
         hook(_runtime)
 
 
-def start() -> Runtime:
+def start(*, check_launcher: bool = True) -> Runtime:
     """Start MPI (once per process) and return the runtime description.
+
+    Raises ``MPIConfigError`` when the launcher started this process as one of N tasks but
+    MPI has another number of ranks (``launcher_disagreement``): under ``srun`` with an MPI
+    that does not speak its process-management interface, every task would run the whole
+    model alone. ``PARNRN_LAUNCHER_CHECK=warn`` (``configure(launcher_check="warn")``)
+    logs it instead; ``check_launcher=False`` leaves it to the caller (the doctor reports
+    it with the rest).
 
     Example::
 
@@ -90,22 +98,84 @@ def start() -> Runtime:
     try:
         from mpi4py import MPI  # here, not at the top: importing mpi4py starts MPI
     except ImportError:
+        if check_launcher:
+            _check_launcher(1, None, None)
         _runtime = Runtime(None, 0, 1, None, None, None)
         set_known(0, 1)
         return _runtime
     world = MPI.COMM_WORLD
+    library = find_mpi_library(MPI)
+    if check_launcher:
+        _check_launcher(world.Get_size(), MPI, library)
     _runtime = Runtime(
         MPI=MPI,
         rank=world.Get_rank(),
         size=world.Get_size(),
         data=world.Dup(),
         control=world.Dup(),
-        library=find_mpi_library(MPI),
+        library=library,
     )
     set_known(_runtime.rank, _runtime.size)
     for hook in _start_hooks:
         hook(_runtime)
     return _runtime
+
+
+def launcher_disagreement(size: int, MPI: Any, library: str | None) -> str | None:
+    """Why the launcher and MPI disagree on the number of ranks (``size``, MPI's), or None
+    when they agree or no launcher started this process as one of several tasks.
+
+    ``MPI`` is mpi4py's ``MPI`` module (None without mpi4py) and ``library`` the libmpi it
+    loaded, named in the explanation.
+
+    Example::
+
+        launcher_disagreement(1, MPI, "/venv/lib/libmpi.so.12")
+        # under srun -n 2: 'srun started this process as task 1 of 2 (...), but MPI has 1 ...'
+    """
+    launch = launched_as()
+    if launch is None or launch.size == size:
+        return None
+    if MPI is None:
+        cause = "mpi4py is not installed, so parnrn runs with one rank"
+        fix = "install mpi4py, built for the MPI that the launcher belongs to"
+    else:
+        cause = (
+            f"The MPI library mpi4py loaded ({library or 'unknown'}) did not join the "
+            f"launcher's job, as an MPI does when it does not speak the launcher's "
+            f"process-management interface"
+        )
+        fix = (
+            "start the job with that MPI's own mpiexec, or with srun --mpi=pmix or "
+            "--mpi=pmi2 where the MPI was built with Slurm's support (srun --mpi=list "
+            "names those of your site; see the cluster page of parnrn's documentation)"
+        )
+    return (
+        f"{launch.launcher} started this process as task {launch.rank} of {launch.size} "
+        f"({launch.rank_variable}={launch.rank}, {launch.size_variable}={launch.size}), but "
+        f"MPI has {size} rank(s): each task would run the whole model alone. {cause}. "
+        f"Fix: {fix}; `python -m parnrn doctor` under the same launcher checks the set-up"
+    )
+
+
+def _check_launcher(size: int, MPI: Any, library: str | None) -> None:
+    """Raise ``MPIConfigError`` (or, as the settings ask, warn) when the launcher and MPI
+    disagree on the number of ranks."""
+    problem = launcher_disagreement(size, MPI, library)
+    if problem is None:
+        return
+    if settings.launcher_check == "warn":
+        from .log import warn_once  # here: logging costs every `import parnrn` time
+
+        warn_once(
+            "launcher",
+            f"{problem}. Going on with MPI's {size} rank(s), as PARNRN_LAUNCHER_CHECK=warn asks",
+        )
+        return
+    raise MPIConfigError(
+        f"{rank_tag()} {problem}. To run the tasks as independent copies on purpose, set "
+        f"PARNRN_LAUNCHER_CHECK=warn"
+    )
 
 
 def mapped_libraries() -> list[str]:

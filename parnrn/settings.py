@@ -15,6 +15,7 @@ from typing import Any
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_RANKS = ("root", "all")
 CHECKPOINT_SIGNALS = ("SIGUSR1", "SIGUSR2", "SIGTERM", "SIGHUP", "SIGXCPU", "none")
+LAUNCHER_CHECKS = ("error", "warn")
 _OFF = ("", "0", "off", "none")
 _FALSE = ("0", "false", "no", "off")
 _TRUE = ("1", "true", "yes", "on")
@@ -82,6 +83,7 @@ class Settings(SimpleNamespace):
     log_level: str
     log_ranks: str
     checkpoint_signal: str
+    launcher_check: str
 
 
 settings = Settings(
@@ -95,6 +97,7 @@ settings = Settings(
     log_level=_env_choice("PARNRN_LOG_LEVEL", LOG_LEVELS, "INFO"),
     log_ranks=_env_choice("PARNRN_LOG_RANKS", LOG_RANKS, "root"),
     checkpoint_signal=_env_choice("PARNRN_CHECKPOINT_SIGNAL", CHECKPOINT_SIGNALS, "SIGUSR1"),
+    launcher_check=_env_choice("PARNRN_LAUNCHER_CHECK", LAUNCHER_CHECKS, "error"),
 )
 
 _UNSET: Any = object()
@@ -109,6 +112,7 @@ def configure(
     log_level: str | None = None,
     log_ranks: str | None = None,
     checkpoint_signal: str | None = None,
+    launcher_check: str | None = None,
 ) -> Settings:
     """Change parnrn's settings; call it with the same arguments on every rank.
 
@@ -127,6 +131,12 @@ def configure(
       checkpoint=path)`` write a checkpoint and end the job (``"SIGUSR1"``, the default,
       ``"SIGUSR2"``, ``"SIGTERM"``, ``"SIGHUP"``, ``"SIGXCPU"``, or ``"none"``;
       ``PARNRN_CHECKPOINT_SIGNAL``): what a batch system sends before the walltime.
+    - ``launcher_check``: what MPI's start does when the launcher (``srun``, ``mpiexec``)
+      started more or fewer tasks than MPI has ranks, as when ``srun`` starts an MPI that
+      does not speak its process-management interface and every task runs alone:
+      ``"error"`` raises ``MPIConfigError`` (the default), ``"warn"`` logs it and goes on
+      with MPI's ranks (``PARNRN_LAUNCHER_CHECK``). Set it before MPI starts: the
+      environment variable is the sure way.
 
     Every value is checked before any is changed: a bad one raises ``ValueError``.
 
@@ -148,6 +158,8 @@ def configure(
         new["checkpoint_signal"] = checked_choice(
             checkpoint_signal, CHECKPOINT_SIGNALS, "checkpoint_signal"
         )
+    if launcher_check is not None:
+        new["launcher_check"] = checked_choice(launcher_check, LAUNCHER_CHECKS, "launcher_check")
     if checks is not None:
         new["checks"] = bool(checks)
     if strict is not None:

@@ -1,6 +1,9 @@
 """The ring example with a SONATA soma report of every cell's voltage, written during the
-run by every rank, read back with libsonata on rank 0:
+run by every rank, read back with libsonata on rank 0; the plot is written next to this
+script:
 mpiexec -n 4 python docs/examples/voltage_report.py"""
+
+import os
 
 import libsonata
 import matplotlib
@@ -12,6 +15,7 @@ import matplotlib.pyplot as plt
 from parnrn import p
 from parnrn.examples import ring
 
+HERE = os.path.dirname(os.path.abspath(__file__))  # where the picture goes
 model = ring.build(ncell=20)
 p.parallel.report("soma_v", range(20), "v", dt=0.1, overwrite=True)  # -> soma_v.h5
 p.parallel.run(100)
@@ -29,4 +33,4 @@ if p.parallel.rank == 0:
     ax.set_ylabel("soma v (mV)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig("docs/img/voltage_report.png", dpi=100)
+    fig.savefig(os.path.join(HERE, "voltage_report.png"), dpi=100)

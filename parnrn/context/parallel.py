@@ -919,7 +919,7 @@ def ParallelCon(a: Any, b: Any, output: bool = True, **netcon_kw: Any) -> Any:
     Returns the NetCon. Example::
 
         p.ParallelCon(soma, gid)                                   # transmit
-        p.ParallelCon(gid - 1, synapse, weight=0.05, delay=1)      # receive
+        p.ParallelCon((gid - 1) % ncell, synapse, weight=0.05, delay=1)   # receive
     """
     pc = ParallelContext._instance or ParallelContext()
     a_gid, b_gid = is_gid(a), is_gid(b)

@@ -10,7 +10,11 @@ which waits for every rank. From ``install()`` on:
 - An unhandled exception (``KeyboardInterrupt`` too) runs the script's own
   ``sys.excepthook`` if it set one before MPI started, then prints its traceback once, each line
   prefixed with ``[rank r/N]``, writes an error record (JSON) into ``PARNRN_ERROR_DIR``
-  when that is set, and ends every rank with ``MPI_Abort`` and a non-zero status.
+  when that is set, and ends every rank with ``MPI_Abort`` and a non-zero status. A hook
+  the script sets after MPI started replaces parnrn's; the exception it took is found at
+  interpreter exit (``sys.last_exc``) and ends the job the same way, named.
+- A ``RankLostError`` unhandled in a thread other than the main one does the same
+  (``threading.excepthook``); other exceptions in threads do not end the job.
 - ``sys.exit(code)`` (or ``exit(code)``) with a non-zero code does the same at interpreter
   exit. The interpreter never shows ``SystemExit`` to ``sys.excepthook``, so these are
   wrapped to remember the code; ``python -m parnrn`` catches every exit exactly instead.
@@ -33,6 +37,7 @@ import atexit
 import builtins
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -41,6 +46,7 @@ from ..errors import (
     CollectiveMismatchError,
     CollectiveTimeoutError,
     ParallelError,
+    RankLostError,
     error_record,
 )
 from ..ranks import rank_tag
@@ -65,6 +71,7 @@ _end_known = False  # the runner saw how the program ended: no uncaught SystemEx
 _aborting = False
 _exit_agreed = False
 _users_excepthook: Any = None
+_threads_excepthook: Any = None  # threading.excepthook as install() found it
 _pulse: liveness.Pulse | None = None
 _finalize_keyval: Any = None  # referenced for as long as MPI may call it
 _inside: str | None = None  # what ``call_inside`` runs now: ending there is a failure
@@ -75,13 +82,15 @@ _leaving_together: SystemExit | None = None  # raised by leave_together on every
 def install(runtime: Runtime) -> None:
     """Make any failure on this rank end the whole job (see the module docstring); does
     nothing with one rank."""
-    global _runtime, _pid, _users_excepthook
+    global _runtime, _pid, _users_excepthook, _threads_excepthook
     if _runtime is not None or runtime.size == 1:
         return
     _runtime, _pid = runtime, os.getpid()
     if sys.excepthook is not sys.__excepthook__:  # the script's own: it runs first
         _users_excepthook = sys.excepthook
     sys.excepthook = _excepthook
+    _threads_excepthook = threading.excepthook
+    threading.excepthook = _thread_excepthook
     sys.exit = _sys_exit
     os._exit = _os_exit
     for name in ("exit", "quit"):
@@ -267,6 +276,16 @@ def _excepthook(exc_type: type, exc: BaseException, tb: Any) -> None:
     fail(f"unhandled {exc_type.__name__}", exc.with_traceback(tb), exit_status(exc))
 
 
+def _thread_excepthook(args: Any) -> None:
+    """An uncaught ``RankLostError`` in any thread ends the job: the other ranks wait for
+    this one in a collective it can no longer make. Other exceptions in threads are
+    reported as Python reports them, and the program goes on."""
+    if os.getpid() == _pid and isinstance(args.exc_value, RankLostError):
+        reason = f"unhandled RankLostError in thread {args.thread.name!r}"
+        fail(reason, args.exc_value.with_traceback(args.exc_traceback))
+    _threads_excepthook(args)
+
+
 def _stack(frame: Any) -> str:
     """The Python stack ending at ``frame``, as a traceback prints it."""
     import traceback  # here: only an exit pays for it, not every `import parnrn`
@@ -311,6 +330,13 @@ def _os_exit(code: int) -> NoReturn:
 def _at_exit() -> None:
     if os.getpid() != _pid:
         return
+    uncaught = _exception_of_another_hook()
+    if uncaught is not None:
+        reason = (
+            f"unhandled {type(uncaught).__name__} (reported by the script's own "
+            f"sys.excepthook, set after parnrn's)"
+        )
+        fail(reason, uncaught, exit_status(uncaught))
     if _requested_exit is not None:
         status, stack = _requested_exit
         code = exit_status(SystemExit(status))
@@ -327,6 +353,17 @@ def _at_exit() -> None:
             "`python -m parnrn` can report)",
             "",
         )
+
+
+def _exception_of_another_hook() -> BaseException | None:
+    """The uncaught exception that ended the program, when a ``sys.excepthook`` set after
+    parnrn's own took it (parnrn's would have ended the job already): the interpreter
+    keeps it in ``sys.last_exc`` (``sys.last_value`` before Python 3.12). None while
+    parnrn's hook is in place (a test runner sets those for a failed test it reported),
+    or in an interactive session, which goes on after an error."""
+    if sys.excepthook is _excepthook or hasattr(sys, "ps1"):
+        return None
+    return getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
 
 
 def _at_mpi_finalize(comm: Any, keyval: Any, value: Any) -> None:

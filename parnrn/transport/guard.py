@@ -57,6 +57,7 @@ from ..errors import (
     CollectiveMismatchError,
     CollectiveTimeoutError,
     ParallelError,
+    RankLostError,
     RemoteRankError,
     describe_failures,
     error_record,
@@ -194,13 +195,35 @@ class _PostedAgreement:
 _states: dict[int, _CommState] = {}
 _forked_from: int | None = None  # in a process forked from a rank: that rank's pid
 _parents_states: list[_CommState] = []  # kept: freeing their requests would call MPI
+# The caches kept per communicator, keyed by its handle. MPI gives a new communicator the
+# handle of one freed before (Open MPI at once), which must not inherit the freed one's
+# sequence number, give-up or persistent request: freeing a communicator empties them of
+# it (an attribute of the communicator whose delete callback MPI calls).
+per_communicator: list[dict[int, Any]] = [_states]
+_forget_on_free: Any = None  # the attribute's key, made with the first state
 
 
 def _new_state(comm: Any, op: str) -> _CommState:
+    global _forget_on_free
     if _forked_from is not None:
         _refuse_in_forked_child(comm, op)
-    state = _states[comm.handle] = _CommState(comm)
+    if _forget_on_free is None:
+        _forget_on_free = runtime.start().MPI.Comm.Create_keyval(delete_fn=_forget)
+    handle = comm.handle
+    state = _states[handle] = _CommState(comm)
+    comm.Set_attr(_forget_on_free, handle)
     return state
+
+
+def _forget(comm: Any, key: Any, handle: int) -> None:
+    """MPI frees the communicator that had ``handle``: drop what was kept for it."""
+    state = _states.get(handle)
+    if state is not None and state.gave_up is not None:
+        # Its abandoned agreement may still be in flight: MPI writes into its buffers when
+        # the late ranks arrive, so they live on with the other unfinished requests.
+        _unfinished_requests.append(state)
+    for cache in per_communicator:
+        cache.pop(handle, None)
 
 
 def _forget_communicators_in_child() -> None:
@@ -376,8 +399,8 @@ def gave_up(comm: Any) -> str | None:
 
 def _refuse(comm: Any, op: str, state: _CommState) -> None:
     """Raise for a collective that must not start: this rank gave up on ``comm`` after a
-    timeout, is already inside a collective on it (another thread), or is pickling data
-    for one (a ``__reduce__`` calling it)."""
+    timeout, is pickling data for one (a ``__reduce__`` calling it), or is already inside
+    a collective on it (another thread: ``RankLostError``, which ends the job)."""
     tag = rank_tag(comm.Get_rank(), comm.Get_size())
     if state.gave_up is not None:
         what, missing = state.gave_up
@@ -395,10 +418,13 @@ def _refuse(comm: Any, op: str, state: _CommState) -> None:
             f"are not in it and would wait forever; make the call before or after the "
             f"collective"
         )
-    raise ParallelError(
+    # The other ranks make this call too and would wait in it forever: unlike the refusals
+    # above, which every rank reaches alike, this one ends the job.
+    raise RankLostError(
         f"{tag} {op}: another thread of this rank waits in {state.waiting_in} on this "
-        f"communicator; call parnrn's collectives on one communicator from one thread at "
-        f"a time (or give each thread its own)"
+        f"communicator, so this rank cannot make the call, which the other ranks make and "
+        f"would wait in forever; call parnrn's collectives on one communicator from one "
+        f"thread at a time (or give each thread its own)"
     )
 
 

@@ -2,9 +2,10 @@
 
 import os
 import re
+import sys
 
 import pytest
-from support.launch import run_mpi, run_python
+from support.launch import run_bounded, run_mpi, run_python
 
 SCRIPT = """
 import os, sys
@@ -110,3 +111,59 @@ def test_nogui_keeps_the_users_options_and_display(monkeypatch):
     monkeypatch.delenv("NEURON_MODULE_OPTIONS", raising=False)
     shown = run_python(SHOW_OPTIONS, env={"DISPLAY": ":0"})
     assert shown.stdout.split("\n")[0] == "None"  # a display: the GUI stays possible
+
+
+# What srun gives its second task of two, and what a one-process python in an allocation
+# has (an sbatch script; a shell in salloc has no SLURM_PROCID at all).
+SRUN_TASK = {"SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_STEP_ID": "0",
+             "SLURM_STEP_NUM_TASKS": "2"}  # fmt: skip
+SBATCH_SCRIPT = {"SLURM_PROCID": "0", "SLURM_NTASKS": "2", "SLURM_JOB_ID": "7"}
+NHOST = "from parnrn import p\nprint('nhost', int(p.parallel.nhost()), flush=True)\n"
+MISMATCH = (
+    r"MPIConfigError: \[rank 1/2\] srun started this process as task 1 of 2 "
+    r"\(SLURM_PROCID=1, SLURM_STEP_NUM_TASKS=2\), but MPI has 1 rank\(s\): each task would "
+    r"run the whole model alone\. {cause}.*Fix: {fix}"
+)
+
+
+@pytest.mark.parametrize("runner", [[], ["-m", "parnrn"]])
+def test_srun_tasks_that_mpi_does_not_join_are_an_error(tmp_path, runner):
+    """srun started two tasks, but MPI sees one rank in each: every task would run the
+    whole model alone, silently. Starting MPI raises instead, naming both counts."""
+    path = tmp_path / "model.py"
+    path.write_text(NHOST)
+    result = run_bounded([sys.executable, *runner, str(path)], 120, SRUN_TASK)
+    assert result.returncode == 1, result.output
+    cause = r"The MPI library mpi4py loaded \(/\S+libmpi\S*\) did not join the launcher's job"
+    fix = r"start the job with that MPI's own mpiexec, or with srun --mpi=pmix or --mpi=pmi2"
+    assert re.search(MISMATCH.format(cause=cause, fix=fix), result.stderr), result.output
+    assert "PARNRN_LAUNCHER_CHECK=warn" in result.stderr
+    assert "nhost" not in result.stdout
+
+
+def test_srun_tasks_without_mpi4py_are_an_error():
+    result = run_python("import sys\nsys.modules['mpi4py'] = None\n" + NHOST, env=SRUN_TASK)
+    assert result.returncode == 1, result.output
+    cause, fix = "mpi4py is not installed", "install mpi4py"
+    assert re.search(MISMATCH.format(cause=cause, fix=fix), result.stderr), result.output
+
+
+def test_srun_tasks_run_alone_when_the_user_insists():
+    env = {**SRUN_TASK, "PARNRN_LAUNCHER_CHECK": "warn"}
+    result = run_python(NHOST, timeout=120, env=env)
+    assert result.returncode == 0, result.output
+    assert "nhost 1" in result.stdout
+    assert re.search(
+        r"\[rank 1/2\] parnrn WARNING: srun started this process as task 1 of 2 .* Going on "
+        r"with MPI's 1 rank\(s\), as PARNRN_LAUNCHER_CHECK=warn asks",
+        result.stderr,
+    ), result.output
+
+
+def test_one_process_in_a_slurm_allocation_is_no_error():
+    """python model.py in an sbatch script or an salloc shell: SLURM_NTASKS is the
+    allocation's, not a count of processes started."""
+    for env in (SBATCH_SCRIPT, {"SLURM_NTASKS": "2"}):
+        result = run_python(NHOST, timeout=120, env=env)
+        assert result.returncode == 0, result.output
+        assert "nhost 1" in result.stdout and "srun" not in result.stderr, result.output

@@ -3,11 +3,12 @@ serial and under ``mpiexec`` (bounded by a timeout: ``support.launch.run_bounded
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 
 import pytest
-from support.launch import MPIEXEC, run_bounded
+from support.launch import MPIEXEC, mpiexec_python, run_bounded
 
 needs_mpiexec = pytest.mark.skipif(not shutil.which(MPIEXEC), reason="mpiexec not found")
 
@@ -65,7 +66,7 @@ def test_mpi_module_failure_aborts_every_rank(tmp_path):
         "    raise SystemExit('module failed')\n"
         "MPI.COMM_WORLD.Barrier()\n"
     )
-    args = [MPIEXEC, "-n", "2", sys.executable, "-m", "parnrn", "-m", "failing"]
+    args = mpiexec_python(2, "-m", "parnrn", "-m", "failing")
     status, output = run(args, env={"PYTHONPATH": str(tmp_path)})
     assert status == 1, output
     assert "[rank 1/2] parnrn: rank 1 failed: SystemExit('module failed')" in output
@@ -76,20 +77,37 @@ def test_doctor_serial():
     assert status == 0, output
     for expected in ("MPI:", "library:", "thread level:", "NEURON:", "agree:        yes"):
         assert expected in output
+    assert "launcher:     none that started several tasks (one process)" in output
+    assert "\0" not in output  # Open MPI's library version ends with one: grep calls it binary
+
+
+def test_doctor_fails_when_srun_started_more_tasks_than_mpi_has_ranks():
+    """Under srun with an MPI that cannot join its job, each task is a one-rank MPI job."""
+    env = {"SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_STEP_NUM_TASKS": "2"}
+    status, output = parnrn("doctor", env=env)
+    assert status == 1, output
+    assert "launcher:     srun: task 1 of 2 (SLURM_PROCID, SLURM_STEP_NUM_TASKS)" in output
+    assert "agree:        NO (MPI has 1 rank(s))" in output
+    assert (
+        "problem on rank(s) 0: MPIConfigError: srun started this process as task 1 of 2 "
+        "(SLURM_PROCID=1, SLURM_STEP_NUM_TASKS=2), but MPI has 1 rank(s)"
+    ) in output
+    assert "Fix: start the job with that MPI's own mpiexec, or with srun --mpi=pmix" in output
 
 
 @needs_mpiexec
 def test_doctor_under_mpiexec():
-    status, output = run([MPIEXEC, "-n", "2", sys.executable, "-m", "parnrn", "doctor"])
+    status, output = run(mpiexec_python(2, "-m", "parnrn", "doctor"))
     assert status == 0, output
     assert "ranks:        2" in output and "NEURON nhost: 2, 2" in output
+    assert re.search(r"launcher:     .*mpiexec.*: task 0 of 2 \(\w+, \w+\)", output), output
     assert "NEURON's MPI: " in output and "libnrnmpi" in output
     assert output.count("parnrn doctor") == 1  # rank 0 reports for all
 
 
 @needs_mpiexec
 def test_doctor_reports_a_mismatch_with_nonzero_status():
-    args = [MPIEXEC, "-n", "2", sys.executable, "-m", "parnrn", "doctor"]
+    args = mpiexec_python(2, "-m", "parnrn", "doctor")
     status, output = run(args, env={"MPI_LIB_NRN_PATH": "not-an-mpi-library.so"})
     assert status != 0, output
     assert "agree:        NO" in output

@@ -19,3 +19,8 @@ def test_docs_build_without_warnings(tmp_path):
     result = run_bounded(argv, timeout=300)
     assert result.returncode == 0, result.output
     assert (tmp_path / "migrating-from-neuron" / "index.html").exists()
+    api = (tmp_path / "api" / "index.html").read_text()
+    # Docstrings' reStructuredText examples ("Example::" and an indented block) show as
+    # highlighted Python, not as written; no attribute shows its bare value.
+    assert "Example::" not in api and "staticmethod(" not in api
+    assert '<span class="n">ParallelCon</span><span class="p">(</span>' in api

@@ -18,12 +18,11 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 
 import pytest
-from support.launch import MPIEXEC, run_bounded
+from support.launch import MPIEXEC, OPEN_MPI, mpiexec_python, run_bounded
 
 SCENARIOS = os.path.join(os.path.dirname(__file__), "scenarios")
 HANG_LIMIT = 60.0  # seconds before a launch counts as a hang
@@ -48,8 +47,9 @@ class Row:
     runner: str = "both"  # "python", "runner" or "both"
     per_rank: bool = True  # vary the failing rank (False: every rank fails alike)
     env: dict[str, str] = field(default_factory=dict)
-    # The failing rank's own exit status, read from ``mpiexec -print-all-exitcodes`` (for
-    # deaths no parnrn code can see, where mpiexec's message may name another rank's PID).
+    # The failing rank's own exit status, for deaths no parnrn code can see: MPICH's
+    # mpiexec tells it with -print-all-exitcodes (its message may name another rank's PID),
+    # Open MPI's exits with 128 + the signal and names the rank.
     rank_status: int | None = None
     silent: bool = False  # the failing rank never gets to print (``every_rank`` skips it)
 
@@ -80,6 +80,13 @@ ROWS = {
         [r"the script's hook saw ValueError", FAILED + "unhandled ValueError"],
         record="ValueError", runner="python",
     ),
+    "the script's own excepthook, set after MPI started": Row(
+        "exits.py", "users_excepthook_late", 1,
+        [r"the script's hook saw ValueError",
+         FAILED + r"unhandled ValueError \(reported by the script's own sys\.excepthook, set "
+         r"after parnrn's\)", r"ValueError: scenario failure on rank {bad}"],
+        record="ValueError", runner="python",
+    ),
     "sys.exit(3)": Row(
         "exits.py", "sys_exit", 3, [FAILED + r"(sys\.exit|SystemExit)\(3\)"], record="SystemExit",
     ),
@@ -102,7 +109,10 @@ ROWS = {
         [FAILED + r"reached os\._exit\(0\) while other ranks had not", r"rank {bad} in exit"],
     ),
     "SIGKILL": Row(
-        "exits.py", "sigkill", None, [r"Killed \(signal 9\)"], runner="python", rank_status=9,
+        "exits.py", "sigkill", None,
+        [r"Killed \(signal 9\)|process rank {bad} with PID \d+ on node \S+ exited on\s+signal 9 "
+         r"\(Killed\)"],
+        runner="python", rank_status=9,
     ),
     "segfault": Row(
         "exits.py", "segfault", None,
@@ -154,6 +164,19 @@ ROWS = {
         "memory.py", "broadcast_object", 0, [],
         every_rank=[r"rank {r} caught BroadcastError: .*failed on rank {bad}: MemoryError: out "
                     r"of memory allocating \d+ bytes", r"rank {r} finished"],
+        runner="python",
+    ),
+    "a second thread in a collective on the same communicator": Row(
+        "transport_errors.py", "second_thread", 1,
+        [FAILED + "unhandled RankLostError",
+         r"\[rank {bad}/{n}\] broadcast: another thread of this rank waits in barrier on this "
+         r"communicator, so this rank cannot make the call"],
+        runner="python",
+    ),
+    "... from a thread of its own": Row(
+        "transport_errors.py", "second_thread_in_thread", 1,
+        [FAILED + "unhandled RankLostError in thread 'second'",
+         r"\[rank {bad}/{n}\] broadcast: another thread of this rank waits in barrier"],
         runner="python",
     ),
     "mismatched collectives": Row(
@@ -359,8 +382,8 @@ def test_failure_mode(name, n, bad, launcher, tmp_path, timings):
     row = ROWS[name]
     runner = ["-m", "parnrn"] if launcher == "runner" else []
     script = os.path.join(SCENARIOS, row.script)
-    codes = ["-print-all-exitcodes"] if row.rank_status is not None else []
-    args = [MPIEXEC, *codes, "-n", str(n), sys.executable, *runner, script, row.mode, bad]
+    codes = ("-print-all-exitcodes",) if row.rank_status is not None and not OPEN_MPI else ()
+    args = mpiexec_python(n, *runner, script, row.mode, bad, flags=codes)
     status, output, ended = launch(args, tmp_path, row.env)
     context = f"{' '.join(args)}\nexit status {status}; output:\n{output}"
 
@@ -378,7 +401,9 @@ def test_failure_mode(name, n, bad, launcher, tmp_path, timings):
                 continue
             expected = pattern.format(r=r, **fields)
             assert re.search(expected, output), f"no {expected!r} in {context}"
-    if row.rank_status is not None:
+    if row.rank_status is not None and OPEN_MPI:
+        assert status == 128 + row.rank_status, context
+    elif row.rank_status is not None:
         statuses = re.search(r"Exit codes: \[[^\]]*\] ([\d,]+)", output)
         assert statuses, context
         assert statuses[1].split(",")[bad_rank] == str(row.rank_status), context
@@ -401,7 +426,7 @@ def test_clean_run_succeeds_with_both_launchers(tmp_path):
     """The control: nothing fails, every rank finishes, status 0, no error record."""
     script = os.path.join(SCENARIOS, "exits.py")
     for runner in ([], ["-m", "parnrn"]):
-        args = [MPIEXEC, "-n", "3", sys.executable, *runner, script, "none", "0"]
+        args = mpiexec_python(3, *runner, script, "none", "0")
         status, output, _ = launch(args, tmp_path, {})
         assert status == 0, output
         assert all(f"rank {r} finished" in output for r in range(3)), output
@@ -419,7 +444,7 @@ def test_output_survives_a_walltime_sigterm(n, tmp_path):
     script = os.path.join(SCENARIOS, "exits.py")
     env = {**os.environ, "PYTHONUNBUFFERED": "", "PARNRN_TEST_MARKERS": str(markers)}
     proc = subprocess.Popen(
-        [MPIEXEC, "-n", str(n), sys.executable, script, "output_then_walltime", "last"],
+        mpiexec_python(n, script, "output_then_walltime", "last"),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         start_new_session=True,
     )  # fmt: skip

@@ -35,7 +35,7 @@ import shutil
 import sys
 
 import pytest
-from support.launch import MPIEXEC, Completed, run_bounded
+from support.launch import MPIEXEC, Completed, mpiexec_python, run_bounded
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "realscripts")
@@ -83,7 +83,7 @@ def launch(
     env["PYTHONPATH"] = os.pathsep.join([REPO, *filter(None, [os.environ.get("PYTHONPATH")])])
     path = os.path.join(SCRIPTS, script)
     runner = ["-m", "parnrn"] if form == "runner" else []
-    argv = [MPIEXEC, "-n", str(n), sys.executable, *runner, path, *args]
+    argv = mpiexec_python(n, *runner, path, *args)
     # run_bounded adds os.environ to env; an empty env var removed above must stay removed.
     saved = os.environ.pop("MPI_LIB_NRN_PATH", None)
     try:

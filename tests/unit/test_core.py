@@ -21,6 +21,59 @@ def test_known_rank_size_before_mpi_comes_from_the_launcher(monkeypatch):
     assert ranks.known_rank_size() == (2, 4)
 
 
+LAUNCHER_VARIABLES = (
+    "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", "PMI_RANK", "PMI_SIZE", "PMIX_RANK",
+    "SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_ID", "SLURM_STEP_NUM_TASKS",
+)  # fmt: skip
+# The environment each launcher gives the processes it starts, and what launched_as()
+# makes of it: (part of the launcher's name, rank, size, rank variable, size variable).
+LAUNCHES = {
+    "srun task": (
+        {"SLURM_PROCID": "1", "SLURM_NTASKS": "2", "SLURM_STEP_ID": "0",
+         "SLURM_STEP_NUM_TASKS": "2"},
+        ("srun", 1, 2, "SLURM_PROCID", "SLURM_STEP_NUM_TASKS"),
+    ),
+    "srun task without its step's size": (
+        {"SLURM_PROCID": "1", "SLURM_NTASKS": "2"},
+        ("srun", 1, 2, "SLURM_PROCID", "SLURM_NTASKS"),
+    ),
+    "Open MPI's mpiexec": (
+        {"OMPI_COMM_WORLD_RANK": "3", "OMPI_COMM_WORLD_SIZE": "4", "PMIX_RANK": "3"},
+        ("Open MPI", 3, 4, "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+    ),
+    "MPICH's mpiexec": (
+        {"PMI_RANK": "0", "PMI_SIZE": "8"}, ("PMI", 0, 8, "PMI_RANK", "PMI_SIZE"),
+    ),
+    # hydra's proxies are srun tasks, one per node: the ranks' own variables count
+    "MPICH's mpiexec with srun proxies": (
+        {"PMI_RANK": "5", "PMI_SIZE": "8", "SLURM_PROCID": "1", "SLURM_STEP_NUM_TASKS": "2"},
+        ("PMI", 5, 8, "PMI_RANK", "PMI_SIZE"),
+    ),
+    # One process: an sbatch script, a shell in salloc, salloc's interactive step.
+    "sbatch script": ({"SLURM_PROCID": "0", "SLURM_NTASKS": "64"}, None),
+    "salloc shell": ({"SLURM_NTASKS": "64"}, None),
+    "salloc interactive step": (
+        {"SLURM_PROCID": "0", "SLURM_NTASKS": "64", "SLURM_STEP_ID": "4294967290",
+         "SLURM_STEP_NUM_TASKS": "1"},
+        ("srun", 0, 1, "SLURM_PROCID", "SLURM_STEP_NUM_TASKS"),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(LAUNCHES))
+def test_which_launcher_started_this_process_as_one_of_several_tasks(name, monkeypatch):
+    env, expected = LAUNCHES[name]
+    for variable in LAUNCHER_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in env.items():
+        monkeypatch.setenv(variable, value)
+    launch = ranks.launched_as()
+    if expected is None:
+        assert launch is None
+    else:
+        assert expected[0] in launch.launcher and launch[1:] == expected[1:]
+
+
 @pytest.mark.parametrize("value", ["inf", "-5", "nan", "soon", math.inf, -1, math.nan, True])
 def test_a_timeout_must_be_positive_and_finite(value):
     with pytest.raises(ValueError, match="PARNRN_TIMEOUT"):

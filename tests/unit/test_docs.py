@@ -49,3 +49,23 @@ def test_highlighted_lines_are_the_changed_lines(page):
     for numbers, script in listings:
         marked = {int(n) for n in numbers.split()}
         assert marked == changed_lines(script, COUNTERPART[script]), script
+
+
+def test_every_exception_is_importable_from_parnrn_and_in_the_errors_table():
+    import parnrn
+    from parnrn import errors
+
+    with open(os.path.join(DOCS, "errors.md")) as file:
+        table = file.read()
+    exceptions = [
+        name
+        for name, value in vars(errors).items()
+        if isinstance(value, type)
+        and issubclass(value, BaseException)
+        and value.__module__ == errors.__name__
+    ]
+    assert "RankLostError" in exceptions and "TaskError" in exceptions
+    for name in exceptions:
+        assert getattr(parnrn, name, None) is getattr(errors, name), name
+        assert name in parnrn.__all__ and name in errors.__all__, name
+        assert f"| `{name}` |" in table, f"{name} is not in the table of docs/errors.md"

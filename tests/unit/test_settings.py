@@ -18,6 +18,12 @@ def test_log_ranks_must_be_root_or_all():
         configure(log_ranks="some")
 
 
+def test_launcher_check_must_be_error_or_warn():
+    with pytest.raises(ValueError, match="launcher_check must be one of error, warn, not 'no'"):
+        configure(launcher_check="no")
+    assert settings.launcher_check == "error"
+
+
 def test_configure_validates_timeout():
     with pytest.raises(ValueError, match="timeout must be"):
         configure(timeout=-1)

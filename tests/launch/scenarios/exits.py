@@ -11,13 +11,17 @@ from _scenario import failing_now, setup
 
 from parnrn.transport import broadcast
 
+
+def report(kind, value, traceback):
+    """The script's own sys.excepthook."""
+    print(f"the script's hook saw {kind.__name__}", flush=True)
+
+
 if sys.argv[1] == "users_excepthook":  # set before parnrn starts MPI, as scripts do
-
-    def report(kind, value, traceback):
-        print(f"the script's hook saw {kind.__name__}", flush=True)
-
     sys.excepthook = report
 rt, mode, bad = setup()
+if mode == "users_excepthook_late":  # set once MPI has started: it replaces parnrn's
+    sys.excepthook = report
 if mode == "output_then_raise":  # printed, not flushed: a pipe to mpiexec buffers it
     for line in range(5):
         print(f"rank {rt.rank} line {line}")
@@ -39,7 +43,7 @@ if mode == "sigint_while_waiting":  # Ctrl-C reaches a rank waiting for a late o
         time.sleep(30)  # late: the bad rank waits for it in the broadcast
 if rt.rank == bad and mode != "sigint_while_waiting":
     failing_now()
-    if mode in ("raise", "users_excepthook"):
+    if mode in ("raise", "users_excepthook", "users_excepthook_late"):
         raise ValueError(f"scenario failure on rank {rt.rank}")
     if mode == "keyboard":
         raise KeyboardInterrupt

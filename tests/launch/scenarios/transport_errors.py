@@ -97,6 +97,23 @@ try:
         if rt.rank != bad:
             failing_now(delay=1.0)
         allreduce(SlowToPickle(), combine_slowly)
+    elif mode in ("second_thread", "second_thread_in_thread"):
+        # On the bad rank a thread waits in a barrier (the others are late) while another
+        # calls a collective on the same communicator: the main thread, or one of its own.
+        if rt.rank == bad:
+            threading.Thread(target=barrier, name="waiter", daemon=True).start()
+            time.sleep(0.2)
+            failing_now()
+            if mode == "second_thread":
+                broadcast("payload")
+            else:
+                second = threading.Thread(target=broadcast, args=("payload",), name="second")
+                second.start()
+                second.join()
+        else:
+            time.sleep(1.0)
+            barrier()
+            broadcast("payload")
     elif mode == "collective_block":
         with collective():
             if rt.rank == bad:
