@@ -77,7 +77,6 @@ def item_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([int(seed), int(index)])
 
 
-@runreport.map_task()  # a sweep of 1000 items would log 1000 run reports
 def sweep(
     pc: Any,
     fn: Callable[[Any], Any],
@@ -108,12 +107,13 @@ def sweep(
     h = neuron_context()[0]
     runner = _Runner(h, pc, fn, items, timeout, ranks_per_task, rank)
     collector = _Collector(items, progress) if rank == 0 else None
-    if size == 1:
-        runner.begin()
-        for index in range(len(items)):
-            collector.add(runner.pack([runner.run(index)]))
-    else:
-        _spread(pc, world, runner, collector, items, ranks_per_task, chunksize)
+    with runreport.map_task():  # a sweep of 1000 items would log 1000 run reports
+        if size == 1:
+            runner.begin()
+            for index in range(len(items)):
+                collector.add(runner.pack([runner.run(index)]))
+        else:
+            _spread(pc, world, runner, collector, items, ranks_per_task, chunksize)
     failed = transport.broadcast(collector.finish() if rank == 0 else None, 0, world)
     if failed and not return_exceptions:
         finished = collector.finished() if rank == 0 else None

@@ -30,9 +30,7 @@ EXAMPLES = os.path.join(DOCS, "examples")
 TIMEOUT = 300
 MAX_RANKS = 4
 # Pages whose blocks cannot carry markers yet, and why.
-PAGES_SKIPPED = {
-    "sweeps.md": "being rewritten on another branch: its blocks get markers when it lands",
-}
+PAGES_SKIPPED: dict[str, str] = {}
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.S | re.M)
 MARKER = re.compile(r"<!-- docs-test: skip: (.+?) -->\s*$")
 SNIPPET = re.compile(r'--8<-- "([\w.]+)"\s*$')

@@ -4,11 +4,11 @@ p.parallel.allmap)``, under mpiexec). Rank 0 prints the hall of fame, the final
 population and the logbook as one JSON line, ``@result {...}``.
 """
 
-import json
 import random
 import sys
 
 import numpy
+from _result import print_result
 from deap import algorithms, base, creator, tools
 
 mode = sys.argv[1]
@@ -49,9 +49,4 @@ population, logbook = algorithms.eaSimple(
     halloffame=hall_of_fame, verbose=False,
 )  # fmt: skip
 if rank == 0:
-    result = {
-        "hall_of_fame": [list(ind) for ind in hall_of_fame],
-        "population": [[list(ind), list(ind.fitness.values)] for ind in population],
-        "logbook": [{k: repr(v) for k, v in row.items()} for row in logbook],
-    }
-    print("@result " + json.dumps(result), flush=True)
+    print_result(hall_of_fame, population, logbook)

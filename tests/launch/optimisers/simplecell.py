@@ -8,10 +8,10 @@ that raises on world rank 1. Rank 0 prints the hall of fame, the final populatio
 logbook as one JSON line, ``@result {...}``.
 """
 
-import json
 import sys
 
 import bluepyopt
+from _result import print_result
 from bluepyopt.ephys.evaluators import CellEvaluator
 from bluepyopt.ephys.examples.simplecell import simplecell
 
@@ -45,9 +45,4 @@ optimisation = bluepyopt.optimisations.DEAPOptimisation(
 )
 population, hall_of_fame, logbook, _ = optimisation.run(max_ngen=5)
 if rank == 0:
-    result = {
-        "hall_of_fame": [list(ind) for ind in hall_of_fame],
-        "population": [[list(ind), list(ind.fitness.values)] for ind in population],
-        "logbook": [{k: repr(v) for k, v in row.items()} for row in logbook],
-    }
-    print("@result " + json.dumps(result), flush=True)
+    print_result(hall_of_fame, population, logbook)
