@@ -329,11 +329,13 @@ ROWS = {
     ),
     "map: SIGTERM in a task": Row(
         "sweep_deaths.py", "sigterm", None,
-        [r"\[rank {bad}/{n}\] crashed", r"Terminated \(signal 15\)", MAP_ITEM],
+        [r"\[rank {bad}/{n}\] crashed", r"Terminated \(signal 15\)|exited on\s+signal 15",
+         MAP_ITEM],
         runner="python", rank_status=15,
     ),
     "map: SIGKILL in a task": Row(
-        "sweep_deaths.py", "sigkill", None, [r"Killed \(signal 9\)"], runner="python",
+        "sweep_deaths.py", "sigkill", None, [r"Killed \(signal 9\)|exited on\s+signal 9"],
+        runner="python",
         rank_status=9,
     ),
     "map: segfault in a task": Row(
