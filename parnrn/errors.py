@@ -16,6 +16,7 @@ __all__ = [
     "ParallelError",
     "GidError",
     "ParallelConnectError",
+    "EngineError",
     "BroadcastError",
     "TransportError",
     "RemoteRankError",
@@ -124,6 +125,19 @@ class ParallelConnectError(ParallelError):
     Example::
 
         p.ParallelCon(soma, syn)   # ParallelConnectError: needs exactly one integer gid
+    """
+
+
+class EngineError(ParallelError):
+    """The engine of ``p.parallel.run`` cannot run this model; raised on every rank before
+    the run, naming each feature it cannot run and the ranks, sections or objects that
+    use it.
+
+    Example::
+
+        p.parallel.run(100, engine="coreneuron")
+        # EngineError: [rank 0/2] CoreNEURON cannot run this model; found before the run:
+        #   extracellular: 2 sections on rank 1 (Cell[3].soma, Cell[3].dend): ...
     """
 
 

@@ -16,6 +16,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_RANKS = ("root", "all")
 CHECKPOINT_SIGNALS = ("SIGUSR1", "SIGUSR2", "SIGTERM", "SIGHUP", "SIGXCPU", "none")
 LAUNCHER_CHECKS = ("error", "warn")
+ENGINES = ("neuron", "coreneuron")
 _OFF = ("", "0", "off", "none")
 _FALSE = ("0", "false", "no", "off")
 _TRUE = ("1", "true", "yes", "on")
@@ -64,7 +65,7 @@ def _env_flag(name: str, default: bool) -> bool:
     return value in _TRUE
 
 
-def _env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
+def _env_choice(name: str, choices: tuple[str, ...], default: str | None) -> str | None:
     value = os.environ.get(name, "").strip()
     return checked_choice(value, choices, name) if value else default
 
@@ -84,6 +85,7 @@ class Settings(SimpleNamespace):
     log_ranks: str
     checkpoint_signal: str
     launcher_check: str
+    engine: str | None
 
 
 settings = Settings(
@@ -98,6 +100,7 @@ settings = Settings(
     log_ranks=_env_choice("PARNRN_LOG_RANKS", LOG_RANKS, "root"),
     checkpoint_signal=_env_choice("PARNRN_CHECKPOINT_SIGNAL", CHECKPOINT_SIGNALS, "SIGUSR1"),
     launcher_check=_env_choice("PARNRN_LAUNCHER_CHECK", LAUNCHER_CHECKS, "error"),
+    engine=_env_choice("PARNRN_ENGINE", ENGINES, None),
 )
 
 _UNSET: Any = object()
@@ -113,6 +116,7 @@ def configure(
     log_ranks: str | None = None,
     checkpoint_signal: str | None = None,
     launcher_check: str | None = None,
+    engine: str | None = None,
 ) -> Settings:
     """Change parnrn's settings; call it with the same arguments on every rank.
 
@@ -137,6 +141,9 @@ def configure(
       ``"error"`` raises ``MPIConfigError`` (the default), ``"warn"`` logs it and goes on
       with MPI's ranks (``PARNRN_LAUNCHER_CHECK``). Set it before MPI starts: the
       environment variable is the sure way.
+    - ``engine``: what ``p.parallel.run`` integrates with when its call names none:
+      ``"neuron"`` or ``"coreneuron"`` (``PARNRN_ENGINE``). Unset, it is NEURON, or
+      CoreNEURON when the script set ``neuron.coreneuron.enable = True`` itself.
 
     Every value is checked before any is changed: a bad one raises ``ValueError``.
 
@@ -160,6 +167,8 @@ def configure(
         )
     if launcher_check is not None:
         new["launcher_check"] = checked_choice(launcher_check, LAUNCHER_CHECKS, "launcher_check")
+    if engine is not None:
+        new["engine"] = checked_choice(engine, ENGINES, "engine")
     if checks is not None:
         new["checks"] = bool(checks)
     if strict is not None:

@@ -27,6 +27,7 @@ from ..ranks import rank_tag
 from ..runtime import neuron_context, start
 from . import balance, gids, reports, run, runreport, spikes, sweep
 from . import checkpoint as checkpoints
+from . import engine as engines
 from .connect import HocObject, is_gid, set_weights, spike_detector, stands_for_gid, unwrap
 from .gids import GID_LIMIT, as_gid, as_gids, shown
 from .network import Network
@@ -577,6 +578,7 @@ class ParallelContext:
         *,
         checkpoint: str | os.PathLike | None = None,
         every: float | None = None,
+        engine: str | None = None,
     ) -> None:
         """parnrn's collective run, serial or parallel, with no other call: gid check,
         ``set_maxstep``, ``setup_transfer`` when any rank needs it, ``finitialize(v_init)``
@@ -597,32 +599,53 @@ class ParallelContext:
         (``settings.checkpoint_signal``, SIGUSR1 by default) the ranks stop together,
         write it and end the job with status 75; see ``checkpoint`` and ``restore``.
 
+        ``engine="coreneuron"`` runs the model with CoreNEURON (same spikes, faster; see
+        docs/coreneuron.md): what CoreNEURON cannot run (CVode, LinearMechanism,
+        extracellular, event callbacks, sampled ``Vector.record``, variable reports,
+        mechanisms it lacks) is an ``EngineError`` on every rank before the run, naming
+        where it is. Default: ``settings.engine``, else NEURON (or CoreNEURON when the
+        script set ``neuron.coreneuron.enable = True``). Not with ``checkpoint=``.
+
         Example::
 
             p.parallel.run(100)
             p.parallel.run(200)   # continues from t = 100
             p.parallel.run(10_000, checkpoint="ckpt", every=1000)   # survives the walltime
+            p.parallel.run(300, engine="coreneuron")   # continues with CoreNEURON
         """
         self._check_subworld()
         if checkpoint is None:
             if every is not None:
                 raise ValueError(f"{rank_tag()} run: every= needs checkpoint=path")
-            self._run(tstop, v_init, progress, strict, quiet)
+            self._run(tstop, v_init, progress, strict, quiet, engine)
             return
+        if engines.chosen(engine) == "coreneuron":
+            raise ValueError(
+                f"{rank_tag()} run: checkpoint= needs the engine 'neuron' (NEURON's "
+                f"BBSaveState saves NEURON's state, not CoreNEURON's): run with "
+                f"engine='neuron', or without checkpoint="
+            )
 
         def run_to(stop: float) -> None:
-            self._run(stop, v_init, progress, strict, quiet)
+            self._run(stop, v_init, progress, strict, quiet, engine)
 
         checkpoints.run_saving(
             run_to, self.network, self._h, self.comm, tstop, os.fspath(checkpoint), every
         )
 
     def _run(
-        self, tstop: float, v_init: Any, progress: bool, strict: bool | None, quiet: bool
+        self,
+        tstop: float,
+        v_init: Any,
+        progress: bool,
+        strict: bool | None,
+        quiet: bool,
+        engine: str | None,
     ) -> None:
         self._run_report = raising_hoc_errors(f"run({tstop})", run.run)(
-            self.network, self._h, self._pc, self.comm, tstop, v_init, progress, strict, quiet
-        )
+            self.network, self._h, self._pc, self.comm, tstop, v_init, progress, strict, quiet,
+            engine,
+        )  # fmt: skip
 
     def checkpoint(self, path: str | os.PathLike, replace: bool = False) -> None:
         """Save the running network into the directory ``path``, at the current ``t``

@@ -21,12 +21,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from .. import failfast, transport
-from ..errors import GidError, ParallelError
+from ..errors import EngineError, GidError, ParallelError
 from ..failfast.watchdog import watchdog
 from ..hocerror import hoc_error, is_hoc_error
 from ..log import logger, warn_once
 from ..ranks import known_rank_size, rank_tag
 from ..settings import settings
+from . import engine as engines
 from . import gids, runreport
 from .network import Network
 
@@ -49,6 +50,7 @@ def run(
     progress: bool = False,
     strict: bool | None = None,
     quiet: bool = False,
+    engine: str | None = None,
 ) -> runreport.RunReport | None:
     """Run (or continue) the simulation to ``tstop`` ms on every rank. Collective.
     Returns the run report on rank 0 (None elsewhere), logged there (``runreport.log``)
@@ -61,20 +63,23 @@ def run(
     inside NEURON forever: they raise ``ParallelError`` first, every rank naming the
     values that differ. A ``tstop`` NEURON cannot run to, or a bad ``v_init`` or ``h.dt``,
     is a ``ValueError`` on every rank before NEURON sees it (the ranks agreed on the
-    values, so each finds the same fault)."""
+    values, so each finds the same fault). ``engine`` is ``engine.chosen``'s; a model it
+    cannot run is an ``EngineError`` on every rank before psolve."""
+    engine = engines.chosen(engine)
     if comm is not None and comm.Get_size() > 1:
         first = "" if network.initialized else f" v_init={v_init!r} (first run)"
-        agreed = f"tstop={tstop!r} dt={h.dt!r} t={h.t!r}{first}"
+        agreed = f"tstop={tstop!r} dt={h.dt!r} t={h.t!r} engine={engine}{first}"
         transport.same_on_every_rank(agreed, "run", comm)
     check_run(network, h, tstop, v_init)
     started, t_start = time.perf_counter(), h.t
-    with _collection_paused(collect_first=not network.initialized):
+    with _collection_paused(not network.initialized), engines.running(engine, h):
         prepare(network, h, pc, comm, strict)  # raises the same on every rank
         try:
             if not network.initialized:
                 finitialize(network, h, v_init)
                 t_start = h.t
-            before = runreport.counters(h, pc)
+            engines.check(network, h, comm, engine)
+            before = runreport.counters(h, pc, network.records)
             if progress or network.reports:
                 _psolve_with_progress(network, h, pc, tstop, progress)
             elif tstop > h.t:  # NEURON refuses a tstop before t, by any rounding
@@ -82,6 +87,8 @@ def run(
                     pc.psolve(tstop)
         except Exception as exc:
             _abandon_reports(network)
+            if isinstance(exc, EngineError):  # raised alike on every rank: none is in NEURON
+                raise
             error = exc
             if is_hoc_error(exc):
                 error = hoc_error(f"run({tstop})", exc)
@@ -93,7 +100,7 @@ def run(
             if error is exc:
                 raise
             raise error from exc
-    return runreport.finish(network, h, pc, comm, started, before, t_start, quiet)
+    return runreport.finish(network, h, pc, comm, started, before, t_start, quiet, engine)
 
 
 def check_run(network: Network, h: Any, tstop: Any, v_init: Any = None) -> None:

@@ -9,10 +9,17 @@ line per run on several ranks (none on one, where there is no balance to report)
 the table per rank at DEBUG; runs inside a task of ``p.parallel.map`` (``map_task``) log
 nothing. NEURON's advice: load balance = mean computation / max(computation + wait);
 keep the imbalance (max / mean - 1 of computation) under 20 %.
+
+CoreNEURON keeps none of NEURON's counters: under it, ``computation`` is the wall time of
+each rank's psolve (the model's transfer, the integration and the spike exchange: it
+counts its wait nowhere, so ``wait``, the load balance and the imbalance are NaN), and the
+spikes sent are the spikes this rank recorded in the run, as NEURON counts them (none on
+one rank, where nothing is exchanged); every rank receives all of them.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -61,7 +68,8 @@ class RunReport:
     run's preparation (gid check, ``set_maxstep``, transfer set-up, ``finitialize``),
     ``psolve`` the wall time of ``psolve``; ``spikes_sent`` and ``spikes_received`` come
     from ``pc.spike_statistics()``; ``cells`` are the gids a rank owns, ``compartments``
-    its segments.
+    its segments. ``engine`` is the run's: under ``"coreneuron"`` (see the module
+    docstring) ``computation`` is psolve's wall time and ``wait`` is NaN.
 
     Example::
 
@@ -81,6 +89,7 @@ class RunReport:
     spikes_received: np.ndarray
     cells: np.ndarray
     compartments: np.ndarray
+    engine: str = "neuron"
 
     @property
     def ranks(self) -> int:
@@ -92,6 +101,8 @@ class RunReport:
         spent computing, on average; 1 is perfect. Waiting lowers it, whether for a
         busier rank (imbalance) or for the spike exchange itself (communication, cores
         shared with other work)."""
+        if self.engine == "coreneuron":
+            return math.nan
         busiest = float((self.computation + self.wait).max())
         return float(self.computation.mean()) / busiest if busiest > 0 else 1.0
 
@@ -99,6 +110,8 @@ class RunReport:
     def imbalance(self) -> float:
         """max / mean - 1 of the computation times: how much more the busiest rank
         computed than the mean; 0 is perfect. Balancing the cells gains at most this."""
+        if self.engine == "coreneuron":
+            return math.nan
         return imbalance(self.computation)
 
     @property
@@ -107,7 +120,7 @@ class RunReport:
         all (every rank computing the mean, the spike exchange free): 1 /
         ``load_balance``. Only the ``imbalance`` part of it is balance's to gain."""
         balance = self.load_balance
-        return 1.0 / balance if balance > 0 else 1.0
+        return 1.0 / balance if balance > 0 or math.isnan(balance) else 1.0
 
     def summary(self) -> str:
         """The run in one line: its span, ranks and psolve time, the load balance and the
@@ -122,6 +135,12 @@ class RunReport:
             # over the mean: what balancing the cells can gain)'
         """
         ranks = f"{self.ranks} rank{'s' if self.ranks > 1 else ''}"
+        if self.engine == "coreneuron":
+            return (
+                f"run {self.t_start:g} -> {self.t_stop:g} ms on {ranks} with CoreNEURON in "
+                f"{self.psolve.max():.3g} s (the model's transfer included): load balance "
+                f"not measured (CoreNEURON counts no computation or wait per rank)"
+            )
         return (
             f"run {self.t_start:g} -> {self.t_stop:g} ms on {ranks} in "
             f"{self.psolve.max():.3g} s: load balance {self.load_balance:.2f} (the ranks "
@@ -203,12 +222,13 @@ class RunReport:
         return ax
 
 
-def counters(h: Any, pc: Any) -> tuple[float, ...]:
+def counters(h: Any, pc: Any, records: Any) -> tuple[float, ...]:
     """This rank's counters now: wall clock, NEURON's step time, wait time, spikes sent
-    and received."""
+    and received, and the spikes ``records`` (the ``SpikeRecords``) hold."""
     sent, received, useful = h.ref(0), h.ref(0), h.ref(0)
     pc.spike_statistics(sent, received, useful)
-    return (time.perf_counter(), pc.step_time(), pc.wait_time(), sent[0], received[0])
+    recorded = sum(int(times.size()) for times, _ in records.pairs)
+    return (time.perf_counter(), pc.step_time(), pc.wait_time(), sent[0], received[0], recorded)
 
 
 def finish(
@@ -220,26 +240,28 @@ def finish(
     before: tuple[float, ...],
     t_start: float,
     quiet: bool = False,
+    engine: str = "neuron",
 ) -> RunReport | None:
     """Gather the run's counters (taken ``before`` psolve; the run began at ``started``)
     to rank 0 in one collective; return the report there, None elsewhere. Rank 0 logs
     the report (see ``log``) unless ``quiet``. Collective."""
-    after = counters(h, pc)
-    compartments = sum(sec.nseg for sec in h.allsec())
-    row = (
-        before[0] - started,
-        after[1] - before[1],
-        after[2] - before[2],
-        after[0] - before[0],
-        after[3] - before[3],
-        after[4] - before[4],
-        len(network.registry.owned),
-        compartments,
+    after = counters(h, pc, network.records)
+    psolve, computation, wait, sent, received, recorded = (
+        now - then for now, then in zip(after, before)
     )
-    rows = [row] if comm is None or comm.Get_size() == 1 else transport.gather(row, 0, comm)
+    several = comm is not None and comm.Get_size() > 1
+    if engine == "coreneuron":  # it counts into none of NEURON's counters
+        computation, wait = psolve, math.nan
+        sent, received = (recorded if several else 0), 0  # received: every rank's sent
+    compartments = sum(sec.nseg for sec in h.allsec())
+    row = (before[0] - started, computation, wait, psolve, sent, received)
+    row += (len(network.registry.owned), compartments)
+    rows = transport.gather(row, 0, comm) if several else [row]
     if rows is None:
         return None
     table = np.asarray(rows, dtype=float)
+    if engine == "coreneuron":
+        table[:, 5] = table[:, 4].sum()
     times = table[:, :4]
     report = RunReport(
         t_start=t_start,
@@ -252,6 +274,7 @@ def finish(
         spikes_received=table[:, 5].astype(np.int64),
         cells=table[:, 6].astype(np.int64),
         compartments=table[:, 7].astype(np.int64),
+        engine=engine,
     )
     if not quiet:
         log(report)

@@ -11,13 +11,19 @@ from typing import Any
 
 
 def parser(description: str, ncell: int, tstop: float) -> argparse.ArgumentParser:
-    """``--ncell``, ``--tstop``, ``--save FILE``, ``--raster FILE`` and ``--progress``."""
+    """``--ncell``, ``--tstop``, ``--save FILE``, ``--raster FILE``, ``--progress`` and
+    ``--engine``."""
     cli = argparse.ArgumentParser(description=description)
     cli.add_argument("--ncell", type=int, default=ncell, help="number of cells")
     cli.add_argument("--tstop", type=float, default=tstop, help="simulated time (ms)")
     cli.add_argument("--save", metavar="FILE", help="write the spikes (.npz or .h5)")
     cli.add_argument("--raster", metavar="FILE", help="draw a raster plot (.png)")
     cli.add_argument("--progress", action="store_true", help="show a progress bar")
+    cli.add_argument(
+        "--engine",
+        choices=["neuron", "coreneuron"],
+        help="what p.parallel.run integrates with (default: PARNRN_ENGINE, else neuron)",
+    )
     return cli
 
 

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--seed", type=int, default=1, help="network and drive seed")
     args = cli.parse_args(argv)
     model = build(Params(ncell=args.ncell, seed=args.seed))
-    p.parallel.run(args.tstop, progress=args.progress)
+    p.parallel.run(args.tstop, progress=args.progress, engine=args.engine)
     report(p.parallel.gather_spikes(), args, "brunel")
     del model
 

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--strategy", choices=STRATEGIES, default="cost", help="distribution")
     args = cli.parse_args(argv)
     model = build(args.ncell, args.strategy)
-    p.parallel.run(args.tstop, progress=args.progress)
+    p.parallel.run(args.tstop, progress=args.progress, engine=args.engine)
     report(p.parallel.gather_spikes(), args, "mixed")
     del model
 

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument("--fanout", type=int, default=3, help="cells each cell excites")
     args = cli.parse_args(argv)
     model = build(args.ncell, args.fanout)
-    p.parallel.run(args.tstop, progress=args.progress)
+    p.parallel.run(args.tstop, progress=args.progress, engine=args.engine)
     report(p.parallel.gather_spikes(), args, "ring")
     del model
 

@@ -55,6 +55,13 @@ class Row:
 
 
 FAILED = r"\[rank {bad}/{n}\] parnrn: rank {bad} failed: "
+# Every rank raises the EngineError: whichever is first ends the job.
+ENGINE_FAILED = r"parnrn: rank \d+ failed: unhandled EngineError"
+# Every rank's EngineError, its first line, and the start of the line naming the feature.
+ENGINE = (
+    r"rank {r} caught EngineError: \[rank {r}/{n}\] CoreNEURON cannot run this model \("
+    r"p\.parallel\.run engine 'coreneuron'\); found before the run:\n  "
+)
 # The item the failing rank was running, as map's scenario printed it, named in the failure.
 MAP_ITEM = r"(?s)@item (\d+) rank {bad}\n.*p\.parallel\.map item \1\b"
 ROWS = {
@@ -299,6 +306,51 @@ ROWS = {
         "nrn_errors.py", "barrier_stuck", None,
         [r"\[rank (\d+)/{n}\] parnrn: rank \1 failed: pc\.barrier exceeded timeout 1 s",
          r"File .*nrn_errors\.py"],
+        runner="python",
+    ),
+    "CoreNEURON: CVode": Row(
+        "engine_errors.py", "cvode", 1, [ENGINE_FAILED],
+        every_rank=[ENGINE + r"CVode \(variable time step\) is active, on rank {bad}: "
+                    r"CoreNEURON integrates with the fixed step only"],
+        runner="python",
+    ),
+    "CoreNEURON: LinearMechanism": Row(
+        "engine_errors.py", "linear_mechanism", 1, [ENGINE_FAILED],
+        every_rank=[ENGINE + r"LinearMechanism: 1 object on rank {bad} \(LinearMechanism\[0\]\)"],
+        runner="python",
+    ),
+    "CoreNEURON: extracellular": Row(
+        "engine_errors.py", "extracellular", 1, [ENGINE_FAILED],
+        every_rank=[ENGINE + r"extracellular: 1 section on rank {bad} \(RingCell\[{bad}\]\.soma\)"],
+        runner="python",
+    ),
+    "CoreNEURON: a Python event callback": Row(
+        "engine_errors.py", "event_callback", 1, [ENGINE_FAILED],
+        every_rank=[ENGINE + r"CVode\(\)\.event with a callback: 1 event on rank {bad} \(at t "
+                    r"= 2 ms: a Python callable\)"],
+        runner="python",
+    ),
+    "CoreNEURON: Vector.record at an interval": Row(
+        "engine_errors.py", "sampled_record", 1, [ENGINE_FAILED],
+        every_rank=[ENGINE + r"Vector\.record\(ref, dt\) or \(ref, tvec\): 1 Vector on rank "
+                    r"{bad} \(next sample at t = 0\.1 ms\)"],
+        runner="python",
+    ),
+    "CoreNEURON: a variable report": Row(
+        "engine_errors.py", "report", 1, [ENGINE_FAILED],
+        every_rank=[ENGINE + r"p\.parallel\.report \S+soma_v\.h5, on ranks 0, 1"],
+        runner="python", per_rank=False,
+    ),
+    "CoreNEURON: GPU without GPU support (exit 42)": Row(
+        "engine_errors.py", "gpu", 1, [ENGINE_FAILED],
+        every_rank=[ENGINE + r"coreneuron\.gpu = True, on rank {bad}: this NEURON's CoreNEURON "
+                    r"has no GPU support"],
+        runner="python",
+    ),
+    "CoreNEURON: a mechanism it lacks (abort)": Row(
+        "engine_errors.py", "missing_mechanism", 1, [ENGINE_FAILED],
+        every_rank=[ENGINE + r"IntFire1: 2 instances on rank {bad} \(IntFire1\[0\], "
+                    r"IntFire1\[1\]\): one of NEURON's own mechanisms"],
         runner="python",
     ),
     "map: an evaluation raises on a rank": Row(
