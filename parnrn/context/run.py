@@ -26,7 +26,7 @@ from ..hocerror import hoc_error, is_hoc_error
 from ..log import logger
 from ..ranks import known_rank_size, rank_tag
 from ..settings import settings
-from . import gids, runreport
+from . import gids, randomness, runreport
 from .network import Network
 
 # Most progress-bar chunks a run is cut into: psolve's fixed cost stays far below 1 %.
@@ -60,7 +60,7 @@ def run(
         transport.same_on_every_rank(f"tstop={tstop!r} dt={h.dt!r}{first}", "run", comm)
     started, t_start = time.perf_counter(), h.t
     with _collection_paused(collect_first=not network.initialized):
-        prepare(network, h, pc, comm, strict)  # raises the same on every rank
+        prepare(network, h, pc, comm, strict, quiet)  # raises the same on every rank
         try:
             if not network.initialized:
                 finitialize(network, h, v_init)
@@ -105,9 +105,14 @@ def _collection_paused(collect_first: bool) -> Iterator[None]:
             gc.enable()
 
 
-def prepare(network: Network, h: Any, pc: Any, comm: Any, strict: bool | None = None) -> None:
-    """Everything before ``finitialize``: gid check, maxstep, transfer set-up, and spike
-    recording of every gid when ``spike_record`` was not called. Collective."""
+def prepare(
+    network: Network, h: Any, pc: Any, comm: Any, strict: bool | None = None, quiet: bool = False
+) -> None:
+    """Everything before ``finitialize``: random streams (on the first run), gid check,
+    maxstep, transfer set-up, and spike recording of every gid when ``spike_record`` was
+    not called. Collective."""
+    if not network.initialized:
+        randomness.check_streams(h, pc, comm, settings.strict if strict is None else strict, quiet)
     registry = network.registry
     needs = (_TRANSFER if network.transfer_pending else 0) | (
         _GIDS_CHANGED if registry.changed() else 0

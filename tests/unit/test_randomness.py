@@ -1,5 +1,6 @@
 """Random streams keyed by (seed, gid, stream) on one rank: the keying scheme, the three
-helpers and item_rng."""
+helpers, item_rng, and the run's check for NetStims on NEURON's default stream. The same
+on several ranks is tests/launch/test_randomness_launched.py and tests/mpi."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import numpy as np
 import pytest
 
 import parnrn
-from parnrn import configure, p
+from parnrn import ParallelError, configure, log, p
 from parnrn.context.randomness import numpy_generator, stream_ids
+from parnrn.examples import noisy
 from parnrn.settings import settings
 
 
@@ -18,6 +20,23 @@ def seed():
     before = settings.seed
     yield before
     configure(seed=before)
+
+
+@pytest.fixture
+def fresh_warnings(monkeypatch):
+    """No parnrn warning given yet in this process (warn_once forgets)."""
+    monkeypatch.setattr(log, "_warned", set())
+
+
+def noisy_spikes(streams: str, **run_kw):
+    """The spikes of the 48-cell noisy example, built with ``streams``, run 100 ms."""
+    p.parallel.gid_clear()
+    model = noisy.build(48, streams)
+    p.parallel.run(100, **run_kw)
+    spikes = p.parallel.gather_spikes()
+    p.parallel.gid_clear()
+    del model
+    return spikes
 
 
 def test_stream_ids_follow_the_documented_scheme():
@@ -89,3 +108,57 @@ def test_noise_keys_the_netstim_and_refuses_what_has_no_noise():
     assert tuple(stim.ranvar.get_ids()) == stream_ids(7, 2, seed=3)
     with pytest.raises(TypeError, match=r"^\[rank 0/1\] noise\(\) .* IntFire1\[\d+\] has none"):
         p.parallel.noise(p.IntFire1(), 7)
+
+
+def test_the_default_stream_warns_once_with_the_count_and_the_fix(pc, capsys, fresh_warnings):
+    noisy_spikes("default")
+    err = capsys.readouterr().err
+    assert "48 NetStim(s) with noise > 0 draw from NEURON's default random stream" in err
+    assert "(rank 0: 48)" in err and "Fix: p.parallel.noise(netstim, gid)" in err
+    assert err.count("WARNING") == 1
+    noisy_spikes("default")
+    assert "default random stream" not in capsys.readouterr().err  # once per process
+
+
+@pytest.mark.parametrize("streams", ["helpers", "random_stream", "per_rank"])
+def test_keyed_streams_do_not_warn(pc, capsys, fresh_warnings, streams):
+    noisy_spikes(streams)
+    assert "WARNING" not in capsys.readouterr().err
+
+
+def test_a_regular_netstim_on_the_default_stream_does_not_warn(pc, capsys, fresh_warnings):
+    stim = p.NetStim()
+    stim.number, stim.noise = 3, 0
+    p.parallel.run(10)
+    assert "WARNING" not in capsys.readouterr().err
+
+
+def test_strict_makes_the_default_stream_an_error(pc):
+    model = noisy.build(12, "default")
+    with pytest.raises(ParallelError, match=r"^\[rank 0/1\] 12 NetStim\(s\) with noise > 0 .*"):
+        p.parallel.run(10, strict=True)
+    configure(strict=True)
+    try:
+        with pytest.raises(ParallelError, match="default random stream"):
+            p.parallel.run(10)
+    finally:
+        configure(strict=False)
+    del model
+
+
+def test_the_seed_is_logged_at_the_start_of_a_run(pc, capsys, seed):
+    configure(seed=1234)
+    p.parallel.run(1)
+    assert "INFO: random seed 1234 (configure(seed=...) or PARNRN_SEED)" in capsys.readouterr().err
+    pc.gid_clear()
+    p.parallel.run(1, quiet=True)
+    assert "random seed" not in capsys.readouterr().err
+
+
+def test_the_seed_changes_the_spikes_and_only_the_seed_does(pc, seed):
+    configure(seed=1)
+    first = noisy_spikes("helpers")
+    assert len(first) > 100
+    assert noisy_spikes("helpers") == first
+    configure(seed=2)
+    assert noisy_spikes("helpers") != first
