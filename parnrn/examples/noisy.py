@@ -23,7 +23,7 @@ import numpy as np
 
 import parnrn
 from parnrn import p
-from parnrn.examples import parser, report
+from parnrn.examples import parse, parser, report
 
 STREAMS = ("helpers", "random_stream", "default", "per_rank", "numpy_rank")
 FANIN = 6
@@ -85,12 +85,11 @@ def build(ncell: int = 48, streams: str = "helpers") -> dict[int, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli = parser("A noisy IntFire1 network and its random streams.", ncell=48, tstop=200)
+    cli = parser(
+        "A noisy IntFire1 network and its random streams.", ncell=48, tstop=200, seeded=True
+    )
     cli.add_argument("--streams", choices=STREAMS, default="helpers", help="random streams")
-    cli.add_argument("--seed", type=int, help="the job's seed (default: PARNRN_SEED, or 0)")
-    args = cli.parse_args(argv)
-    if args.seed is not None:
-        parnrn.configure(seed=args.seed)
+    args = parse(cli, argv)
     model = build(args.ncell, args.streams)
     p.parallel.run(args.tstop, progress=args.progress)
     report(p.parallel.gather_spikes(), args, "noisy")
