@@ -120,9 +120,7 @@ def check_streams(h: Any, pc: Any, comm: Any, strict: bool, quiet: bool = False)
     parallel = comm is not None and comm.Get_size() > 1
     globalindex = int(h.Random().Random123_globalindex())
     if parallel:
-        transport.same_on_every_rank(
-            f"seed={settings.seed} Random123_globalindex={globalindex}", "random seed", comm
-        )
+        _same_seed_on_every_rank(f"seed={settings.seed} Random123_globalindex={globalindex}", comm)
     if not quiet:
         logger.info(f"random seed {settings.seed} (configure(seed=...) or PARNRN_SEED)")
     mine = default_noise_count(h, int(pc.id()))
@@ -138,6 +136,21 @@ def check_streams(h: Any, pc: Any, comm: Any, strict: bool, quiet: bool = False)
             "netstim-default-stream",
             f"{message}\n(configure(strict=True) or run(strict=True) makes this an error)",
         )
+
+
+def _same_seed_on_every_rank(seeds: str, comm: Any) -> None:
+    """``ParallelError`` on every rank, naming the ranks whose ``seeds`` differ from rank
+    0's and the fix, unless they agree."""
+    try:
+        transport.same_on_every_rank(seeds, "random seed", comm)
+    except ParallelError as exc:
+        if type(exc) is not ParallelError:  # not a disagreement on the seed: a mismatch
+            raise
+        raise ParallelError(
+            f"{exc}. Give every rank the same seed: configure(seed=...) with the same value, "
+            f"or PARNRN_SEED in the environment of every rank",
+            exc.failures,
+        ) from None
 
 
 def default_noise_count(h: Any, rank: int) -> int:
