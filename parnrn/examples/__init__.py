@@ -1,5 +1,6 @@
-"""Runnable example models: ``python -m parnrn.examples.ring`` (or ``.brunel``), serial or
-under ``mpiexec -n N``; every rank count gives the same spikes and the same digest.
+"""Runnable example models: ``python -m parnrn.examples.ring`` (or ``.brunel``, ``.mixed``,
+``.noisy``), serial or under ``mpiexec -n N``; every rank count gives the same spikes and
+the same digest (but for ``.noisy``'s deliberate mistakes, see docs/randomness.md).
 
 Shared here: the command line every example takes and what it prints on rank 0.
 """
