@@ -115,7 +115,7 @@ def check_streams(h: Any, pc: Any, comm: Any, strict: bool, quiet: bool = False)
     ``Random123_globalindex``, the key under every Random123 stream) is the same on every
     rank, log the seed unless ``quiet``, and warn once on rank 0 (raise ``ParallelError``
     on every rank when ``strict``) when NetStims with noise draw from NEURON's default
-    stream. Collective: two small agreements, plus one gather of a count per rank when
+    stream. Collective: two small agreements, plus an allgather of a count per rank when
     there are such NetStims."""
     parallel = comm is not None and comm.Get_size() > 1
     globalindex = int(h.Random().Random123_globalindex())

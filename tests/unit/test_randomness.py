@@ -9,7 +9,7 @@ import pytest
 
 import parnrn
 from parnrn import ParallelError, configure, log, p
-from parnrn.context.randomness import numpy_generator, stream_ids
+from parnrn.context.randomness import default_noise_message, numpy_generator, stream_ids
 from parnrn.examples import noisy
 from parnrn.settings import settings
 
@@ -162,3 +162,10 @@ def test_the_seed_changes_the_spikes_and_only_the_seed_does(pc, seed):
     assert noisy_spikes("helpers") == first
     configure(seed=2)
     assert noisy_spikes("helpers") != first
+
+
+def test_the_default_stream_message_lists_eight_ranks_and_sums_the_others():
+    message = default_noise_message([3] * 8 + [2, 1])
+    assert message.startswith("27 NetStim(s) with noise > 0")
+    listed = ", ".join(f"rank {r}: 3" for r in range(8))
+    assert f"({listed}, and 3 on the other 2 ranks)" in message
