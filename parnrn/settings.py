@@ -19,6 +19,9 @@ LAUNCHER_CHECKS = ("error", "warn")
 _OFF = ("", "0", "off", "none")
 _FALSE = ("0", "false", "no", "off")
 _TRUE = ("1", "true", "yes", "on")
+# Seeds fill 30 bits of a Random123 id; the other two mark parnrn's streams (see
+# parnrn/context/randomness.py).
+SEED_LIMIT = 2**30
 
 
 def checked_timeout(value: Any, source: str = "timeout") -> float | None:
@@ -55,6 +58,21 @@ def checked_choice(value: str, choices: tuple[str, ...], source: str) -> str:
     return wanted
 
 
+def checked_seed(value: Any, source: str = "seed") -> int:
+    """``value`` as a random seed: an integer in 0 .. 2**30 - 1 (a string of one, from
+    the environment); anything else raises ``ValueError`` naming ``source``."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError(f"{source}={value!r} is not an integer") from None
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise ValueError(f"{source} must be an integer, not {value!r}")
+    if not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{source}={value!r}: a seed must be in 0 .. 2**30 - 1 ({SEED_LIMIT - 1})")
+    return int(value)
+
+
 def _env_flag(name: str, default: bool) -> bool:
     value = os.environ.get(name, "").strip().lower()
     if not value:
@@ -84,6 +102,7 @@ class Settings(SimpleNamespace):
     log_ranks: str
     checkpoint_signal: str
     launcher_check: str
+    seed: int
 
 
 settings = Settings(
@@ -98,6 +117,7 @@ settings = Settings(
     log_ranks=_env_choice("PARNRN_LOG_RANKS", LOG_RANKS, "root"),
     checkpoint_signal=_env_choice("PARNRN_CHECKPOINT_SIGNAL", CHECKPOINT_SIGNALS, "SIGUSR1"),
     launcher_check=_env_choice("PARNRN_LAUNCHER_CHECK", LAUNCHER_CHECKS, "error"),
+    seed=checked_seed(os.environ.get("PARNRN_SEED", "").strip() or 0, "PARNRN_SEED"),
 )
 
 _UNSET: Any = object()
@@ -113,6 +133,7 @@ def configure(
     log_ranks: str | None = None,
     checkpoint_signal: str | None = None,
     launcher_check: str | None = None,
+    seed: int | None = None,
 ) -> Settings:
     """Change parnrn's settings; call it with the same arguments on every rank.
 
@@ -125,7 +146,9 @@ def configure(
       ``PARNRN_EXIT_PATIENCE``). A late rank that answers is waited for.
     - ``checks``: exchange call fingerprints to detect mismatched collectives (default on;
       ``PARNRN_CHECKS=0`` turns it off).
-    - ``strict``: gid problems found at run time raise ``GidError`` instead of warning.
+    - ``strict``: problems found at the start of a run raise instead of warning: gid
+      problems (``GidError``) and NetStims on NEURON's rank-dependent default random
+      stream (``ParallelError``), on every rank.
     - ``log_level`` and ``log_ranks`` (``"root"`` or ``"all"``): the ``parnrn`` logger.
     - ``checkpoint_signal``: the signal that makes ``p.parallel.run(...,
       checkpoint=path)`` write a checkpoint and end the job (``"SIGUSR1"``, the default,
@@ -137,13 +160,16 @@ def configure(
       ``"error"`` raises ``MPIConfigError`` (the default), ``"warn"`` logs it and goes on
       with MPI's ranks (``PARNRN_LAUNCHER_CHECK``). Set it before MPI starts: the
       environment variable is the sure way.
+    - ``seed``: the job's random seed, 0 .. 2**30 - 1, which keys every stream of
+      ``p.parallel.random_stream``, ``numpy_rng`` and ``noise`` (default 0, or
+      ``PARNRN_SEED``); it must be the same on every rank, which each run checks.
 
     Every value is checked before any is changed: a bad one raises ``ValueError``.
 
     Example::
 
         import parnrn
-        parnrn.configure(timeout=30)
+        parnrn.configure(timeout=30, seed=12345)
     """
     new = {}
     if timeout is not _UNSET:
@@ -164,6 +190,8 @@ def configure(
         new["checks"] = bool(checks)
     if strict is not None:
         new["strict"] = bool(strict)
+    if seed is not None:
+        new["seed"] = checked_seed(seed)
     for name, value in new.items():
         setattr(settings, name, value)
     return settings
