@@ -20,6 +20,9 @@ ENGINES = ("neuron", "coreneuron")
 _OFF = ("", "0", "off", "none")
 _FALSE = ("0", "false", "no", "off")
 _TRUE = ("1", "true", "yes", "on")
+# Seeds fill 30 bits of a Random123 id; the other two mark parnrn's streams (see
+# parnrn/context/randomness.py).
+SEED_LIMIT = 2**30
 
 
 def checked_timeout(value: Any, source: str = "timeout") -> float | None:
@@ -56,6 +59,21 @@ def checked_choice(value: str, choices: tuple[str, ...], source: str) -> str:
     return wanted
 
 
+def checked_seed(value: Any, source: str = "seed") -> int:
+    """``value`` as a random seed: an integer in 0 .. 2**30 - 1 (a string of one, from
+    the environment); anything else raises ``ValueError`` naming ``source``."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise ValueError(f"{source}={value!r} is not an integer") from None
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise ValueError(f"{source} must be an integer, not {value!r}")
+    if not 0 <= value < SEED_LIMIT:
+        raise ValueError(f"{source}={value!r}: a seed must be in 0 .. 2**30 - 1 ({SEED_LIMIT - 1})")
+    return int(value)
+
+
 def _env_flag(name: str, default: bool) -> bool:
     value = os.environ.get(name, "").strip().lower()
     if not value:
@@ -86,6 +104,7 @@ class Settings(SimpleNamespace):
     checkpoint_signal: str
     launcher_check: str
     engine: str | None
+    seed: int
 
 
 settings = Settings(
@@ -101,6 +120,7 @@ settings = Settings(
     checkpoint_signal=_env_choice("PARNRN_CHECKPOINT_SIGNAL", CHECKPOINT_SIGNALS, "SIGUSR1"),
     launcher_check=_env_choice("PARNRN_LAUNCHER_CHECK", LAUNCHER_CHECKS, "error"),
     engine=_env_choice("PARNRN_ENGINE", ENGINES, None),
+    seed=checked_seed(os.environ.get("PARNRN_SEED", "").strip() or 0, "PARNRN_SEED"),
 )
 
 _UNSET: Any = object()
@@ -117,6 +137,7 @@ def configure(
     checkpoint_signal: str | None = None,
     launcher_check: str | None = None,
     engine: str | None = None,
+    seed: int | None = None,
 ) -> Settings:
     """Change parnrn's settings; call it with the same arguments on every rank.
 
@@ -129,7 +150,9 @@ def configure(
       ``PARNRN_EXIT_PATIENCE``). A late rank that answers is waited for.
     - ``checks``: exchange call fingerprints to detect mismatched collectives (default on;
       ``PARNRN_CHECKS=0`` turns it off).
-    - ``strict``: gid problems found at run time raise ``GidError`` instead of warning.
+    - ``strict``: problems found at the start of a run raise instead of warning: gid
+      problems (``GidError``) and NetStims on NEURON's rank-dependent default random
+      stream (``ParallelError``), on every rank.
     - ``log_level`` and ``log_ranks`` (``"root"`` or ``"all"``): the ``parnrn`` logger.
     - ``checkpoint_signal``: the signal that makes ``p.parallel.run(...,
       checkpoint=path)`` write a checkpoint and end the job (``"SIGUSR1"``, the default,
@@ -144,13 +167,16 @@ def configure(
     - ``engine``: what ``p.parallel.run`` integrates with when its call names none:
       ``"neuron"`` or ``"coreneuron"`` (``PARNRN_ENGINE``). Unset, it is NEURON, or
       CoreNEURON when the script set ``neuron.coreneuron.enable = True`` itself.
+    - ``seed``: the job's random seed, 0 .. 2**30 - 1, which keys every stream of
+      ``p.parallel.random_stream``, ``numpy_rng`` and ``noise`` (default 0, or
+      ``PARNRN_SEED``); it must be the same on every rank, which each run checks.
 
     Every value is checked before any is changed: a bad one raises ``ValueError``.
 
     Example::
 
         import parnrn
-        parnrn.configure(timeout=30)
+        parnrn.configure(timeout=30, seed=12345)
     """
     new = {}
     if timeout is not _UNSET:
@@ -173,6 +199,8 @@ def configure(
         new["checks"] = bool(checks)
     if strict is not None:
         new["strict"] = bool(strict)
+    if seed is not None:
+        new["seed"] = checked_seed(seed)
     for name, value in new.items():
         setattr(settings, name, value)
     return settings

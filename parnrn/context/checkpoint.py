@@ -7,7 +7,7 @@ directory; ``restore_test`` reads ``in/tmp.<gid>``, each beginning with the numb
 pieces of the cell, on whatever rank owns the gid then. ``save`` runs the first inside a
 staging directory and leaves it in the second's layout, so that ``restore`` reads it as
 it is, on any number of ranks and any distribution of the gids. Beside it: a manifest
-(time, settings, rank count, each gid's fingerprint) checked before NEURON reads
+(time, settings, the random seed, rank count, each gid's fingerprint) checked before NEURON reads
 anything, and the spikes recorded so far. The directory appears under its name only when
 every rank has written its part (a rename), so a failure leaves no half checkpoint.
 
@@ -274,6 +274,7 @@ def _settings(h: Any) -> dict[str, Any]:
         "celsius": float(h.celsius),
         "secondorder": int(h.secondorder),
         "cvode": int(h.CVode().active()),
+        "seed": settings.seed,  # the model's random streams are keyed by it
     }
 
 

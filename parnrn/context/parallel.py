@@ -25,7 +25,7 @@ from ..hocerror import hoc_error, is_hoc_error, raising_hoc_errors
 from ..log import logger
 from ..ranks import rank_tag
 from ..runtime import neuron_context, start
-from . import balance, gids, reports, run, runreport, spikes, sweep
+from . import balance, gids, randomness, reports, run, runreport, spikes, sweep
 from . import checkpoint as checkpoints
 from . import engine as engines
 from .connect import HocObject, is_gid, set_weights, spike_detector, stands_for_gid, unwrap
@@ -770,6 +770,50 @@ class ParallelContext:
                 f"it takes no results_everywhere (use map for results on rank 0 only)"
             )
         return self.map(fn, items, results_everywhere=True, **options)
+
+    def random_stream(self, gid: int, stream: int = 0, *, seed: int | None = None) -> Any:
+        """A NEURON ``Random`` on Random123 whose ids come from (the job's seed, ``gid``,
+        ``stream``): the same numbers on any rank and any number of ranks. Set its
+        distribution as usual. ``stream`` tells apart the uses of randomness on one cell
+        (0 .. 2**32 - 1); ``seed`` overrides the job's (``configure(seed=...)``). The
+        keying scheme is in docs/randomness.md.
+
+        Example::
+
+            weights = p.parallel.random_stream(gid, stream=1)
+            weights.uniform(0.01, 0.02)
+            nc.weight[0] = weights.repick()
+        """
+        ids = randomness.stream_ids(gid, stream, seed)
+        return randomness.neuron_random(self._h, ids)
+
+    def numpy_rng(
+        self, gid: int, stream: int = 0, *, seed: int | None = None
+    ) -> np.random.Generator:
+        """A numpy ``Generator`` (Philox, counter-based) keyed by (the job's seed, ``gid``,
+        ``stream``) as ``random_stream`` is: the same numbers on any rank and any number
+        of ranks.
+
+        Example::
+
+            rng = p.parallel.numpy_rng(gid)
+            sources = rng.integers(0, ncell, size=10)
+        """
+        return randomness.numpy_generator(randomness.stream_ids(gid, stream, seed))
+
+    def noise(self, netstim: Any, gid: int, stream: int = 0, *, seed: int | None = None) -> Any:
+        """Key ``netstim``'s noise by (the job's seed, ``gid``, ``stream``)
+        (``noiseFromRandom123``), so that its spikes do not depend on the rank it lives
+        on; returns it. Without this, a NetStim with ``noise > 0`` draws from NEURON's
+        default stream, which does (the run warns).
+
+        Example::
+
+            drive = p.NetStim()
+            drive.interval, drive.number, drive.noise = 5, 1e9, 1
+            p.parallel.noise(drive, gid)
+        """
+        return randomness.wire_noise(unwrap(netstim), randomness.stream_ids(gid, stream, seed))
 
     def run_report(self) -> runreport.RunReport | None:
         """The report of the last ``run`` on rank 0 (computation and wait per rank, load

@@ -28,7 +28,7 @@ from ..log import logger, warn_once
 from ..ranks import known_rank_size, rank_tag
 from ..settings import settings
 from . import engine as engines
-from . import gids, runreport
+from . import gids, randomness, runreport
 from .network import Network
 
 # Most progress-bar chunks a run is cut into: psolve's fixed cost stays far below 1 %.
@@ -73,7 +73,7 @@ def run(
     check_run(network, h, tstop, v_init)
     started, t_start = time.perf_counter(), h.t
     with _collection_paused(not network.initialized), engines.running(engine, h):
-        prepare(network, h, pc, comm, strict)  # raises the same on every rank
+        prepare(network, h, pc, comm, strict, quiet)  # raises the same on every rank
         try:
             if not network.initialized:
                 finitialize(network, h, v_init)
@@ -192,10 +192,14 @@ def _collection_paused(collect_first: bool) -> Iterator[None]:
             gc.enable()
 
 
-def prepare(network: Network, h: Any, pc: Any, comm: Any, strict: bool | None = None) -> None:
-    """Everything before ``finitialize``: gid check, maxstep, transfer set-up, and spike
-    recording of every gid when ``spike_record`` was not called; a warning when no rank
-    has a cell. Collective."""
+def prepare(
+    network: Network, h: Any, pc: Any, comm: Any, strict: bool | None = None, quiet: bool = False
+) -> None:
+    """Everything before ``finitialize``: random streams (on the first run), gid check,
+    maxstep, transfer set-up, and spike recording of every gid when ``spike_record`` was
+    not called; a warning when no rank has a cell. Collective."""
+    if not network.initialized:
+        randomness.check_streams(h, pc, comm, settings.strict if strict is None else strict, quiet)
     registry = network.registry
     needs = (
         (_TRANSFER if network.transfer_pending else 0)

@@ -48,7 +48,7 @@ from ..hocerror import hoc_error, is_hoc_error
 from ..log import logger
 from ..ranks import rank_tag
 from ..runtime import neuron_context, start
-from . import runreport
+from . import randomness, runreport
 
 # Seconds a leader gathers outcomes before sending them to rank 0 together.
 _BATCH = 0.002
@@ -61,8 +61,9 @@ _sweep_comms: dict[int, Any] = {}  # world communicator id -> its duplicate for 
 
 def item_rng(seed: int, index: int) -> np.random.Generator:
     """A numpy random generator for item ``index`` of a sweep, the same whichever rank
-    runs it and however many ranks there are: ``np.random.default_rng([seed, index])``
-    (independent streams by numpy's ``SeedSequence``).
+    runs it and however many ranks there are: Philox keyed by (``seed``, ``index``), in
+    the scheme of ``p.parallel.numpy_rng`` with the item in the gid's place but apart
+    from every gid's stream (docs/randomness.md). ``seed`` is in 0 .. 2**30 - 1.
 
     Example::
 
@@ -74,7 +75,7 @@ def item_rng(seed: int, index: int) -> np.random.Generator:
 
         p.parallel.map(simulate, list(enumerate(weights)))
     """
-    return np.random.default_rng([int(seed), int(index)])
+    return randomness.numpy_generator(randomness.stream_ids(index, 0, seed, item=True))
 
 
 def sweep(

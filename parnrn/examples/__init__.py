@@ -1,5 +1,6 @@
-"""Runnable example models: ``python -m parnrn.examples.ring`` (or ``.brunel``), serial or
-under ``mpiexec -n N``; every rank count gives the same spikes and the same digest.
+"""Runnable example models: ``python -m parnrn.examples.ring`` (or ``.brunel``, ``.mixed``,
+``.noisy``), serial or under ``mpiexec -n N``; every rank count gives the same spikes and
+the same digest (but for ``.noisy``'s deliberate mistakes, see docs/randomness.md).
 
 Shared here: the command line every example takes and what it prints on rank 0.
 """
@@ -9,10 +10,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import parnrn
 
-def parser(description: str, ncell: int, tstop: float) -> argparse.ArgumentParser:
+
+def parser(
+    description: str, ncell: int, tstop: float, seeded: bool = False
+) -> argparse.ArgumentParser:
     """``--ncell``, ``--tstop``, ``--save FILE``, ``--raster FILE``, ``--progress`` and
-    ``--engine``."""
+    ``--engine``; ``--seed`` too for a model with random streams (``parse`` applies it)."""
     cli = argparse.ArgumentParser(description=description)
     cli.add_argument("--ncell", type=int, default=ncell, help="number of cells")
     cli.add_argument("--tstop", type=float, default=tstop, help="simulated time (ms)")
@@ -24,7 +29,17 @@ def parser(description: str, ncell: int, tstop: float) -> argparse.ArgumentParse
         choices=["neuron", "coreneuron"],
         help="what p.parallel.run integrates with (default: PARNRN_ENGINE, else neuron)",
     )
+    if seeded:
+        cli.add_argument("--seed", type=int, help="the job's seed (default: PARNRN_SEED, or 0)")
     return cli
+
+
+def parse(cli: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """The arguments; a ``--seed`` given becomes the job's seed (``configure(seed=...)``)."""
+    args = cli.parse_args(argv)
+    if getattr(args, "seed", None) is not None:
+        parnrn.configure(seed=args.seed)
+    return args
 
 
 def report(spikes: Any, args: argparse.Namespace, name: str) -> None:

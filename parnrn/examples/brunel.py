@@ -3,9 +3,10 @@ python -m parnrn.examples.brunel [--ncell N] [--tstop T] [--seed S].
 
 80 % excitatory and 20 % inhibitory integrate-and-fire cells; each cell receives a fixed
 number of excitatory and inhibitory inputs from random cells with random delays, plus
-Poisson drive from its own NetStim. Every random number a cell needs comes from a generator
-seeded by (seed, gid) (numpy for the connectivity, Random123 streams for the drive), never
-from a global stream, so the network and its spikes are the same on any number of ranks.
+Poisson drive from its own NetStim. Every random number a cell needs comes from a stream
+keyed by (the job's seed, gid): ``p.parallel.numpy_rng`` for the connectivity,
+``p.parallel.noise`` for the drive, never a global stream, so the network and its spikes
+are the same on any number of ranks.
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from typing import Any
 import numpy as np
 
 from parnrn import p
-from parnrn.examples import parser, report
+from parnrn.examples import parse, parser, report
+
+# Stream numbers: one per use of randomness on a cell.
+CONNECTIONS, DRIVE = 0, 1
 
 
 @dataclass
@@ -33,7 +37,6 @@ class Params:
     refrac: float = 2.0
     drive_interval: float = 4.0  # mean ms between Poisson drive events
     j_drive: float = 0.45
-    seed: int = 1
 
     @property
     def n_exc(self) -> int:
@@ -41,8 +44,8 @@ class Params:
 
 
 def inputs(gid: int, params: Params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source gids, weights and delays of the inputs onto ``gid``, from its own generator."""
-    rng = np.random.default_rng([params.seed, gid])
+    """Source gids, weights and delays of the inputs onto ``gid``, from its own stream."""
+    rng = p.parallel.numpy_rng(gid, CONNECTIONS)
     n_exc, n_inh = params.n_exc, params.ncell - params.n_exc
     k_exc, k_inh = max(1, round(params.in_degree * n_exc)), max(1, round(params.in_degree * n_inh))
     sources = np.concatenate(
@@ -65,7 +68,7 @@ def build(params: Params) -> dict[int, Any]:
         cell = parts[0]
         drive = p.NetStim()
         drive.interval, drive.number, drive.start, drive.noise = params.drive_interval, 1e9, 0, 1
-        drive.noiseFromRandom123(params.seed, gid, 0)  # this cell's own stream
+        p.parallel.noise(drive, gid, DRIVE)  # this cell's own stream
         drive_nc = p.NetCon(drive, cell)
         drive_nc.weight[0], drive_nc.delay = params.j_drive, 1
         connections = [
@@ -81,10 +84,10 @@ def main(argv: list[str] | None = None) -> None:
         "Balanced random IntFire1 network, same spikes on any number of ranks.",
         ncell=1000,
         tstop=200,
+        seeded=True,
     )
-    cli.add_argument("--seed", type=int, default=1, help="network and drive seed")
-    args = cli.parse_args(argv)
-    model = build(Params(ncell=args.ncell, seed=args.seed))
+    args = parse(cli, argv)
+    model = build(Params(ncell=args.ncell))
     p.parallel.run(args.tstop, progress=args.progress, engine=args.engine)
     report(p.parallel.gather_spikes(), args, "brunel")
     del model

@@ -1,12 +1,13 @@
 """Mixed network of hh cells from 1 to 200 compartments, laid out to defeat round robin and
-block: python -m parnrn.examples.mixed [--ncell N] [--strategy cost] [--tstop T].
+block: python -m parnrn.examples.mixed [--ncell N] [--strategy cost] [--tstop T] [--seed S].
 
 The first half of the gids alternates big cells (200 compartments) and small ones (1), the
 second half holds medium cells (20): round robin gives the even ranks the big cells, block
 gives the first ranks the first half. ``--strategy cost`` measures one prototype of each
 type (``p.parallel.cost_per_type``) and deals the gids by cost. Each cell receives
-``FANIN`` connections from gids chosen by its own gid and is driven by a regular NetStim,
-so every strategy and every rank count gives the same spikes.
+``FANIN`` connections from gids chosen by its own gid and is driven by a half-random
+NetStim whose noise is keyed by its gid (``p.parallel.noise``), so every strategy and
+every rank count gives the same spikes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from parnrn import p
-from parnrn.examples import parser, report
+from parnrn.examples import parse, parser, report
 
 # Compartments of each cell type.
 COMPARTMENTS = {"big": 200, "small": 1, "medium": 20}
@@ -86,7 +87,8 @@ def build(ncell: int = 200, strategy: str = "cost") -> dict[int, Any]:
         cell = make_cell(cell_type(gid, ncell))
         p.ParallelCon(cell.soma, gid)
         drive = p.NetStim()
-        drive.number, drive.start, drive.interval, drive.noise = 1e9, 1 + gid % 7, 12, 0
+        drive.number, drive.start, drive.interval, drive.noise = 1e9, 1 + gid % 7, 12, 0.5
+        p.parallel.noise(drive, gid)
         kick = p.NetCon(drive, cell.syn)
         kick.weight[0], kick.delay = 0.05, 1
         keep[gid] = (cell, drive, kick)
@@ -98,9 +100,9 @@ def build(ncell: int = 200, strategy: str = "cost") -> dict[int, Any]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli = parser("Mixed hh cells of 1 to 200 compartments.", ncell=200, tstop=100)
+    cli = parser("Mixed hh cells of 1 to 200 compartments.", ncell=200, tstop=100, seeded=True)
     cli.add_argument("--strategy", choices=STRATEGIES, default="cost", help="distribution")
-    args = cli.parse_args(argv)
+    args = parse(cli, argv)
     model = build(args.ncell, args.strategy)
     p.parallel.run(args.tstop, progress=args.progress, engine=args.engine)
     report(p.parallel.gather_spikes(), args, "mixed")

@@ -20,7 +20,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 DOCS = os.path.join(ROOT, "docs")
-BENCHMARKS = ["broadcast", "network", "spikes", "guard", "map", "balance", "output"]
+BENCHMARKS = ["broadcast", "network", "spikes", "guard", "map", "balance", "output", "checkpoint"]
 TIME_LIMIT = 600  # seconds for one benchmark
 
 

@@ -27,3 +27,15 @@ def test_bad_timeout_in_the_environment_names_the_variable():
     result = run_python("import parnrn.settings", env={"PARNRN_TIMEOUT": "soon"})
     assert result.returncode != 0
     assert "PARNRN_TIMEOUT='soon' is not a number of seconds" in result.stderr
+
+
+def test_seed_from_the_environment():
+    code = "from parnrn.settings import settings; print(settings.seed)"
+    assert run_python(code, env={"PARNRN_SEED": ""}).stdout.strip() == "0"
+    assert run_python(code, env={"PARNRN_SEED": " 42 "}).stdout.strip() == "42"
+
+
+def test_bad_seed_in_the_environment_names_the_variable():
+    result = run_python("import parnrn.settings", env={"PARNRN_SEED": "lucky"})
+    assert result.returncode != 0
+    assert "PARNRN_SEED='lucky' is not an integer" in result.stderr

@@ -28,3 +28,27 @@ def test_configure_validates_timeout():
     with pytest.raises(ValueError, match="timeout must be"):
         configure(timeout=-1)
     assert configure(timeout=None).timeout is None
+
+
+@pytest.mark.parametrize(
+    ("seed", "message"),
+    [
+        (-1, "seed=-1: a seed must be in 0 .. 2\\*\\*30 - 1"),
+        (2**30, "seed=1073741824: a seed must be in 0 .. 2\\*\\*30 - 1"),
+        (1.5, "seed must be an integer, not 1.5"),
+        (True, "seed must be an integer, not True"),
+    ],
+)
+def test_a_bad_seed_is_refused_and_not_stored(seed, message):
+    before = settings.seed
+    with pytest.raises(ValueError, match=message):
+        configure(seed=seed)
+    assert settings.seed == before
+
+
+def test_configure_sets_the_seed():
+    before = settings.seed
+    try:
+        assert configure(seed=2**30 - 1).seed == 2**30 - 1
+    finally:
+        configure(seed=before)
