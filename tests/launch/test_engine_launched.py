@@ -1,0 +1,72 @@
+"""CoreNEURON as the engine of ``p.parallel.run``, launched as users run it: the examples
+give NEURON's spikes under both engines on 1, 2 and 3 ranks, an example CoreNEURON
+cannot run is one named error on every rank with status 1 (never an ``MPI_Abort`` with
+status 255), and extracellular and LinearMechanism on one rank, where raw NEURON raises
+and parnrn must too, without a segfault. Every launch runs under a timeout."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+import pytest
+from support.launch import run_bounded, run_mpi
+
+TIMEOUT = 240
+SCENARIOS = os.path.join(os.path.dirname(__file__), "scenarios")
+
+
+def digest(ranks: int, example: str, engine: str, *args: str) -> tuple[int, str]:
+    argv = ["-m", f"parnrn.examples.{example}", *args, "--engine", engine]
+    done = run_mpi(ranks, argv, TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    found = re.search(rf"^{example}: (\d+) spikes, digest ([0-9a-f]{{16}})$", done.stdout, re.M)
+    assert found, done.stdout
+    return int(found[1]), found[2]
+
+
+@pytest.mark.parametrize(
+    ("example", "args"),
+    [("ring", ["--ncell", "24", "--tstop", "80"]), ("mixed", ["--ncell", "40", "--tstop", "30"])],
+)
+def test_examples_give_the_same_spikes_under_both_engines(example, args):
+    results = {
+        (ranks, engine): digest(ranks, example, engine, *args)
+        for ranks in (1, 2, 3)
+        for engine in ("neuron", "coreneuron")
+    }
+    count, _ = results[1, "neuron"]
+    assert count > 40
+    assert set(results.values()) == {results[1, "neuron"]}, results
+
+
+@pytest.mark.parametrize("ranks", [1, 2, 3])
+def test_an_example_with_a_mechanism_coreneuron_lacks_is_named_on_every_rank(ranks):
+    argv = ["-m", "parnrn.examples.brunel", "--ncell", "100", "--tstop", "20"]
+    done = run_mpi(ranks, [*argv, "--engine", "coreneuron"], TIMEOUT)
+    assert done.returncode == 1, done.output
+    for rank in range(ranks):
+        assert re.search(
+            rf"\[rank {rank}/{ranks}\] CoreNEURON cannot run this model \(p\.parallel\.run "
+            rf"engine 'coreneuron'\); found before the run:\n(?:\[rank {rank}/{ranks}\] )?  "
+            rf"IntFire1: 100 instances on ranks? 0[^(]*\(IntFire1\[0\], ",
+            done.stderr,
+        ), done.stderr
+    assert "brunel:" not in done.stdout  # no spikes: the run never started
+
+
+@pytest.mark.parametrize("mode", ["extracellular", "linear_mechanism"])
+def test_on_one_rank_what_neuron_raises_is_named_too(mode):
+    done = run_bounded([sys.executable, os.path.join(SCENARIOS, "engine_errors.py"), mode, "0"],
+                       TIMEOUT)  # fmt: skip
+    assert done.returncode == 1, done.output
+    feature = {
+        "extracellular": r"extracellular: 1 section on rank 0 \(RingCell\[0\]\.soma\)",
+        "linear_mechanism": r"LinearMechanism: 1 object on rank 0 \(LinearMechanism\[0\]\)",
+    }[mode]
+    assert re.search(
+        r"rank 0 caught EngineError: \[rank 0/1\] CoreNEURON cannot run this model .*\n  "
+        + feature,
+        done.stdout,
+    ), done.output
