@@ -47,12 +47,14 @@ def test_an_example_with_a_mechanism_coreneuron_lacks_is_named_on_every_rank(ran
     done = run_mpi(ranks, [*argv, "--engine", "coreneuron"], TIMEOUT)
     assert done.returncode == 1, done.output
     for rank in range(ranks):
-        assert re.search(
-            rf"\[rank {rank}/{ranks}\] CoreNEURON cannot run this model \(p\.parallel\.run "
-            rf"engine 'coreneuron'\); found before the run:\n(?:\[rank {rank}/{ranks}\] )?  "
-            rf"IntFire1: 100 instances on ranks? 0[^(]*\(IntFire1\[0\], ",
-            done.stderr,
-        ), done.stderr
+        prefix = "" if ranks == 1 else rf"\[rank {rank}/{ranks}\] "  # lines of several ranks
+        header = (
+            rf"EngineError: \[rank {rank}/{ranks}\] CoreNEURON cannot run this model "
+            rf"\(p\.parallel\.run engine 'coreneuron'\); found before the run:$"
+        )
+        feature = rf"^{prefix}  IntFire1: 100 instances on ranks? 0[^(]*\(IntFire1\[0\], "
+        assert re.search(header, done.stderr, re.M), done.stderr
+        assert re.search(feature, done.stderr, re.M), done.stderr
     assert "brunel:" not in done.stdout  # no spikes: the run never started
 
 
@@ -66,7 +68,7 @@ def test_on_one_rank_what_neuron_raises_is_named_too(mode):
         "linear_mechanism": r"LinearMechanism: 1 object on rank 0 \(LinearMechanism\[0\]\)",
     }[mode]
     assert re.search(
-        r"rank 0 caught EngineError: \[rank 0/1\] CoreNEURON cannot run this model .*\n  "
+        r"rank 0 caught EngineError: \[rank 0/1\] CoreNEURON cannot run this model .* //   "
         + feature,
         done.stdout,
     ), done.output

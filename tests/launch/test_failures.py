@@ -60,7 +60,7 @@ ENGINE_FAILED = r"parnrn: rank \d+ failed: unhandled EngineError"
 # Every rank's EngineError, its first line, and the start of the line naming the feature.
 ENGINE = (
     r"rank {r} caught EngineError: \[rank {r}/{n}\] CoreNEURON cannot run this model \("
-    r"p\.parallel\.run engine 'coreneuron'\); found before the run:\n  "
+    r"p\.parallel\.run engine 'coreneuron'\); found before the run: //   "
 )
 # The item the failing rank was running, as map's scenario printed it, named in the failure.
 MAP_ITEM = r"(?s)@item (\d+) rank {bad}\n.*p\.parallel\.map item \1\b"

@@ -1,8 +1,8 @@
 """p.parallel.run with engine="coreneuron" on several ranks: the examples give NEURON's
 spikes, in one run, in pieces, with progress and with the engines taking turns; the run
 report counts every rank's run; a feature one rank alone has is named on every rank (and
-NEURON then runs the model as it was), and an engine the ranks disagree on is refused before the run. Run under mpiexec -n 2, 3 and
-8."""
+NEURON then runs the model as it was), and an engine the ranks disagree on is refused
+before the run. Run under mpiexec -n 2, 3 and 8."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Without parnrn's check each mode would be an ``MPI_Abort`` (cvode, linear_mechanism,
 extracellular, missing_mechanism), a silently dropped callback (event_callback), a
 one-sample Vector (sampled_record, report) or exit status 42 (gpu). Every rank prints the
-``EngineError`` it caught, then raises it again: the job must end with status 1.
+``EngineError`` it caught on one line, then raises it again: the job must end with status 1.
 """
 
 import os
@@ -46,5 +46,7 @@ try:
     failing_now()
     p.parallel.run(20, engine="coreneuron")
 except Exception as exc:
-    print(f"rank {rt.rank} caught {type(exc).__name__}: {exc}", flush=True)
+    # One line (its line breaks as " // "): two ranks' lines may interleave, never split.
+    shown = str(exc).replace("\n", " // ")
+    print(f"rank {rt.rank} caught {type(exc).__name__}: {shown}", flush=True)
     raise
