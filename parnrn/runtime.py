@@ -278,7 +278,8 @@ def point_neuron_at_mpi() -> Runtime:
 
 
 def neuron_context() -> tuple[Any, Any]:
-    """NEURON's ``h`` and the process's ``h.ParallelContext()``, with MPI agreed.
+    """NEURON's ``h`` (stdrun loaded) and the process's ``h.ParallelContext()``, with MPI
+    agreed.
 
     Raises ``MPIConfigError`` on every rank when NEURON sees a different number of ranks
     than MPI does.
@@ -296,6 +297,9 @@ def neuron_context() -> tuple[Any, Any]:
 
     if runtime.size > 1:
         h.nrnmpi_init()
+    # stdrun's names (p.run, p.stdinit, p.tstop, p.cvode), which p's docstring promises and
+    # every NEURON script loads first; loading it again is a no-op.
+    h.load_file("stdrun.hoc")
     pc = h.ParallelContext()
     pc.mpiabort_on_error(0)
     nhost = int(pc.nhost_world())  # pc.nhost() is a subworld's after pc.subworlds(n)

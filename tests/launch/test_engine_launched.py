@@ -72,3 +72,13 @@ def test_on_one_rank_what_neuron_raises_is_named_too(mode):
         + feature,
         done.stdout,
     ), done.output
+
+
+def test_stdrun_names_are_there_from_the_start():
+    """``p.cvode`` (CoreNEURON recipes start with ``p.cvode.cache_efficient(1)``), ``p.run``
+    and ``p.tstop`` without ``p.load_file("stdrun.hoc")`` first: a fresh process, as the
+    first use of ``p`` in a script loads it."""
+    code = "from parnrn import p; p.cvode.cache_efficient(1); print(p.tstop, callable(p.run))"
+    done = run_bounded([sys.executable, "-c", code], TIMEOUT)
+    assert done.returncode == 0, done.output
+    assert done.stdout.split() == ["5.0", "True"]
