@@ -2,9 +2,9 @@
 
     scripts/bench/report          # about 5 minutes on 2 cores
 
-Each benchmark runs on 2 ranks and leaves its table as JSON (``PARNRN_BENCH_JSON``); this
-script turns them into Markdown, names the machine and the date, and plots broadcast time
-and spike-gather time against size (log-log).
+Each benchmark runs on 2 ranks (the engine one on 1 and 2) and leaves its table as JSON
+(``PARNRN_BENCH_JSON``); this script turns them into Markdown, names the machine and the
+date, and plots broadcast time and spike-gather time against size (log-log).
 """
 
 from __future__ import annotations
@@ -20,7 +20,17 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 DOCS = os.path.join(ROOT, "docs")
-BENCHMARKS = ["broadcast", "network", "spikes", "guard", "map", "balance", "output", "checkpoint"]
+BENCHMARKS = [
+    "broadcast",
+    "network",
+    "spikes",
+    "guard",
+    "map",
+    "balance",
+    "output",
+    "checkpoint",
+    "engine",
+]
 TIME_LIMIT = 600  # seconds for one benchmark
 
 
