@@ -274,8 +274,8 @@ ROWS = {
         "nrn_errors.py", "run_mismatch", 1,
         [r"parnrn: rank \d+ failed: unhandled ParallelError"],
         every_rank=[r"rank {r} caught ParallelError: .*run failed on rank \d: ValueError: its "
-                    r"run is tstop=(50|100)(\.0)? dt=0.025 t=0\.0 v_init=None \(first run\), "
-                    r"rank 0's tstop=(50|100)"],
+                    r"run is tstop=(50|100)(\.0)? dt=0.025 t=0\.0 engine=neuron v_init=None "
+                    r"\(first run\), rank 0's tstop=(50|100)"],
         runner="python",
     ),
     "a NetCon with delay 0 across ranks": Row(
