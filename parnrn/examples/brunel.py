@@ -1,5 +1,5 @@
-"""Balanced random network of IntFire1 cells (after Brunel 2000):
-python -m parnrn.examples.brunel [--ncell N] [--tstop T] [--seed S].
+"""Balanced random network of integrate-and-fire cells (after Brunel 2000):
+python -m parnrn.examples.brunel [--ncell N] [--tstop T] [--seed S] [--cell TYPE].
 
 80 % excitatory and 20 % inhibitory integrate-and-fire cells; each cell receives a fixed
 number of excitatory and inhibitory inputs from random cells with random delays, plus
@@ -7,6 +7,11 @@ Poisson drive from its own NetStim. Every random number a cell needs comes from 
 keyed by (the job's seed, gid): ``p.parallel.numpy_rng`` for the connectivity,
 ``p.parallel.noise`` for the drive, never a global stream, so the network and its spikes
 are the same on any number of ranks.
+
+The cells are NEURON's IntFire1 unless ``--cell`` names another artificial cell with
+``tau`` and ``refrac``. CoreNEURON's library in NEURON's wheel has no IntFire1; the
+LeakyIF cell of ``parnrn/examples/mod/leakyif.mod``, compiled with ``nrnivmodl
+-coreneuron``, runs under both engines (docs/coreneuron.md).
 """
 
 from __future__ import annotations
@@ -25,9 +30,10 @@ CONNECTIONS, DRIVE = 0, 1
 
 @dataclass
 class Params:
-    """Network parameters; weights are jumps of the IntFire1 state (threshold 1)."""
+    """Network parameters; weights are jumps of the cells' state (threshold 1)."""
 
     ncell: int = 1000
+    cell: str = "IntFire1"  # an artificial cell type with tau and refrac
     excitatory_fraction: float = 0.8
     in_degree: float = 0.1  # fraction of each population a cell hears from
     j_exc: float = 0.12
@@ -60,7 +66,7 @@ def build(params: Params) -> dict[int, Any]:
     """Build this rank's share of the network; returns what must stay alive, by gid."""
     keep = {}
     for gid in p.parallel.distribute(range(params.ncell)).tolist():
-        cell = p.IntFire1()
+        cell = getattr(p, params.cell)()
         cell.tau, cell.refrac = params.tau, params.refrac
         p.ParallelCon(cell, gid)  # every cell of this rank first: NEURON needs that order
         keep[gid] = [cell]
@@ -81,13 +87,24 @@ def build(params: Params) -> dict[int, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     cli = parser(
-        "Balanced random IntFire1 network, same spikes on any number of ranks.",
+        "Balanced random integrate-and-fire network, same spikes on any number of ranks.",
         ncell=1000,
         tstop=200,
         seeded=True,
     )
+    cli.add_argument(
+        "--cell",
+        default="IntFire1",
+        help="artificial cell type with tau and refrac (default IntFire1; LeakyIF from "
+        "parnrn/examples/mod runs under CoreNEURON too)",
+    )
     args = parse(cli, argv)
-    model = build(Params(ncell=args.ncell))
+    if not hasattr(p, args.cell):
+        cli.error(
+            f"--cell {args.cell}: NEURON has no such mechanism here; compile its mod file "
+            "with nrnivmodl (-coreneuron) and run from that directory"
+        )
+    model = build(Params(ncell=args.ncell, cell=args.cell))
     p.parallel.run(args.tstop, progress=args.progress, engine=args.engine)
     report(p.parallel.gather_spikes(), args, "brunel")
     del model
