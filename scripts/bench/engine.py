@@ -1,10 +1,19 @@
 """Engine benchmark: NEURON against CoreNEURON on the same network, on 1 and 2 ranks.
 
-    python scripts/bench/engine.py [--repeats 3] [--models ring mixed]   # ~3 minutes
+    python scripts/bench/engine.py [--repeats 3] [--models ring mixed ballstick]  # ~8 min
 
-Two networks, 100 ms each: the ring (``parnrn.examples.ring``, 2,000 one-compartment hh
-cells, 3 inputs each) and the mixed network (``parnrn.examples.mixed``, 1,000 cells of an
-hh soma and an hh dendrite, 1 to 200 compartments, dealt by cost). Every figure comes
+Three networks, 100 ms each:
+
+- the ring (``parnrn.examples.ring``, 2,000 one-compartment hh cells, 3 inputs each), one
+  wave of activity;
+- the mixed network (``parnrn.examples.mixed``, 1,000 cells of an hh soma and an hh
+  dendrite, 1 to 200 compartments, dealt by cost), hh in every compartment;
+- ball-and-stick (defined here, the kind of network issue 25 measured): 2,000 cells of an
+  hh soma and a passive dendrite of 5 compartments, each hearing the 3 cells before it in
+  a ring and a Poisson drive on its own stream (``p.parallel.noise``), about 8 spikes a
+  cell.
+
+Every figure comes
 from a fresh process (``mpiexec -n 1`` or ``-n 2``, one rank per core), so that its peak
 memory is its own, launched in turn for the engines and rank counts, ``--repeats`` times;
 the table gives medians:
@@ -43,7 +52,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from _common import emit, fmt_time, mpiexec  # noqa: E402
 
 TSTOP = 100.0
-MODELS = {"ring": 2000, "mixed": 1000}  # cells
+MODELS = {"ring": 2000, "mixed": 1000, "ballstick": 2000}  # cells
 RANKS = (1, 2)
 ENGINES = ("neuron", "coreneuron")
 TIME_LIMIT = 300  # seconds for one launch
@@ -66,7 +75,12 @@ def child(model: str, ncell: int, engine: str, tstop: float) -> None:
     from parnrn import p
     from parnrn.examples import mixed, ring
 
-    keep = ring.build(ncell, 3) if model == "ring" else mixed.build(ncell, "cost")
+    builders = {
+        "ring": lambda: ring.build(ncell, 3),
+        "mixed": lambda: mixed.build(ncell, "cost"),
+        "ballstick": lambda: ball_and_stick(ncell),
+    }
+    keep = builders[model]()
     if tstop <= 0:
         tstop = p.dt  # one time step
     p.parallel.run(tstop, quiet=True, engine=engine)
@@ -86,6 +100,46 @@ def child(model: str, ncell: int, engine: str, tstop: float) -> None:
         "compartments": int(report.compartments.sum()),
     }
     print(MARK, json.dumps(result), flush=True)
+
+
+class BallAndStick:
+    """An hh soma (500 um2) and a passive dendrite (200 um, 5 compartments) with an ExpSyn
+    in its middle."""
+
+    def __init__(self) -> None:
+        from parnrn import p
+
+        self.soma = p.Section(name="soma", cell=self)
+        self.soma.L = self.soma.diam = 12.6157
+        self.soma.insert("hh")
+        self.dend = p.Section(name="dend", cell=self)
+        self.dend.L, self.dend.diam, self.dend.nseg = 200, 1, 5
+        self.dend.insert("pas")
+        for seg in self.dend:
+            seg.pas.g, seg.pas.e = 0.001, -65
+        self.dend.connect(self.soma(1))
+        self.syn = p.ExpSyn(self.dend(0.5))
+        self.syn.tau = 2
+
+
+def ball_and_stick(ncell: int) -> dict[int, object]:
+    """This rank's share of the ball-and-stick network; what must stay alive, by gid."""
+    from parnrn import p
+
+    cells = {int(gid): BallAndStick() for gid in p.parallel.distribute(range(ncell))}
+    for gid, cell in cells.items():
+        p.ParallelCon(cell.soma, gid)
+    keep: dict[int, object] = dict(cells)
+    for gid, cell in cells.items():
+        for k in (1, 2, 3):
+            p.ParallelCon((gid - k) % ncell, cell.syn, weight=0.01, delay=1.0 + k)
+        drive = p.NetStim()
+        drive.interval, drive.number, drive.start, drive.noise = 10, 1e9, 0, 1
+        p.parallel.noise(drive, gid, 0)
+        drive_nc = p.NetCon(drive, cell.syn)
+        drive_nc.weight[0], drive_nc.delay = 0.05, 1
+        keep[-gid - 1] = (drive, drive_nc)
+    return keep
 
 
 def launch(model: str, ranks: int, engine: str, tstop: float) -> dict:
