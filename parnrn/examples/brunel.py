@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     cli.add_argument(
         "--cell",
-        default="IntFire1",
+        default=Params.cell,
         help="artificial cell type with tau and refrac (default IntFire1; LeakyIF from "
         "parnrn/examples/mod runs under CoreNEURON too)",
     )

@@ -81,6 +81,14 @@ def test_brunel_with_its_compiled_cell_gives_the_same_spikes_under_both_engines(
     assert set(results.values()) == {expected}, (expected, results)
 
 
+def test_brunel_names_a_cell_type_neuron_does_not_have():
+    done = run_mpi(1, ["-m", "parnrn.examples.brunel", "--cell", "LeakyIF"], TIMEOUT)
+    assert done.returncode == 2, done.output
+    assert "--cell LeakyIF: NEURON has no such mechanism here; compile its mod file" in (
+        done.stderr
+    )
+
+
 @pytest.mark.parametrize("ranks", [1, 2, 3])
 def test_an_example_with_a_mechanism_coreneuron_lacks_is_named_on_every_rank(ranks):
     argv = ["-m", "parnrn.examples.brunel", "--ncell", "100", "--tstop", "20"]
